@@ -1,0 +1,58 @@
+/*
+ * op.h: the contract between the runtime and an operator.
+ *
+ * Each operator is one lg_op_def: a name, an infer function that checks a
+ * node and sets its outputs' dtypes and shapes, and a run function that
+ * computes them. Operators live one family per file (src/ops/conv.c,
+ * src/ops/binary.c, ...), each file exporting a table that registry.c lists.
+ * To add an operator: write infer and run in the family's file, add a row to
+ * its table, and add its conformance cases to tests/conformance/expected_pass.txt.
+ *
+ * The run functions here are the reference kernels: plain, readable C that
+ * the optimized kernels are tested against. They must handle every dtype and
+ * shape that infer accepts, and never read or write outside their tensors.
+ */
+#ifndef LEDGE_OP_H
+#define LEDGE_OP_H
+
+#include "runtime/graph.h"
+#include "runtime/threadpool.h"
+
+/* What a kernel gets besides its node and tensors. */
+typedef struct lg_exec {
+  lg_threadpool *pool; /* may be NULL: run serially */
+  void *workspace;     /* node->workspace bytes of 64-byte aligned scratch */
+} lg_exec;
+
+struct lg_op_def {
+  const char *name;   /* the ONNX op_type */
+  const char *domain; /* "" for the default ONNX domain */
+  /* Validates the node and sets every present output's dtype and shape
+   * (lg_tensor_set_shape). in[i] is NULL for an omitted optional input; an
+   * input whose data is already known (a constant, or folded) has data set,
+   * otherwise data is NULL and only dtype and shape may be read. Shapes
+   * that depend on the values of a non-constant input cannot be inferred:
+   * return lg_error(LEDGE_ERR_SHAPE, ...) saying so. infer may set
+   * node->state (freed with free()), node->workspace and node->macs. */
+  lg_status (*infer)(lg_node *node, lg_tensor *const *in, lg_tensor *const *out);
+  /* Computes the outputs, whose data buffers are ready and sized by infer. */
+  lg_status (*run)(const lg_node *node, lg_tensor *const *in, lg_tensor *const *out,
+                   const lg_exec *exec);
+  /* True for ops that must not be evaluated at plan time even with constant
+   * inputs (random generators). */
+  bool no_fold;
+};
+
+/* The operator for (domain, op_type), or NULL. "ai.onnx" is the default domain. */
+const lg_op_def *lg_op_find(const char *domain, const char *op_type);
+
+/* Calls fn(ctx, def) for every registered operator (for listings and docs). */
+void lg_op_foreach(void (*fn)(void *ctx, const lg_op_def *def), void *ctx);
+
+/* Helpers for infer functions. */
+/* Fails with a clear message unless 'in' has one of the listed float dtypes. */
+lg_status lg_check_float(const lg_node *node, const lg_tensor *in, int index);
+/* Fails unless input index exists (present) and its data is known at plan time. */
+lg_status lg_require_const(const lg_node *node, const lg_tensor *in, int index);
+
+#endif
