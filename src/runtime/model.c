@@ -1,0 +1,113 @@
+/* model.c: loading models and describing them (the public ledge_model API). */
+#include "runtime/model.h"
+
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static lg_status finish_load(ledge_model *m, const uint8_t *data, size_t size, bool writable,
+                             const char *base_dir) {
+  lg_onnx_import imp = {0};
+  imp.data = data;
+  imp.size = size;
+  imp.writable = writable;
+  imp.base_dir = base_dir;
+  lg_status st = lg_onnx_import_model(&imp, &m->graph);
+  m->maps = imp.maps;
+  m->n_maps = imp.n_maps;
+  if (st != LEDGE_OK) return st;
+  m->opset = imp.opset;
+  m->ir_version = imp.ir_version;
+  memcpy(m->producer, imp.producer, sizeof m->producer);
+  memcpy(m->name, imp.graph_name, sizeof m->name);
+  m->imported_nodes = m->graph.n_nodes;
+  return lg_pass_check_order(&m->graph);
+}
+
+ledge_status ledge_model_load(const char *path, ledge_model **out) {
+  if (!path || !out) return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "path and out must not be NULL");
+  *out = NULL;
+  ledge_model *m = calloc(1, sizeof *m);
+  if (!m) return lg_error(LEDGE_ERR_NO_MEMORY, "out of memory");
+  lg_status st = lg_map_file(path, true, &m->file);
+  if (st == LEDGE_OK) {
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    st = finish_load(m, m->file.addr, m->file.size, true, dirname(dir));
+  }
+  if (st != LEDGE_OK) {
+    lg_error_context(st, "%s: ", path);
+    ledge_model_destroy(m);
+    return st;
+  }
+  *out = m;
+  return LEDGE_OK;
+}
+
+ledge_status ledge_model_load_memory(const void *data, size_t size, ledge_model **out) {
+  if (!data || !out) return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "data and out must not be NULL");
+  *out = NULL;
+  ledge_model *m = calloc(1, sizeof *m);
+  if (!m) return lg_error(LEDGE_ERR_NO_MEMORY, "out of memory");
+  lg_status st = finish_load(m, data, size, false, NULL);
+  if (st != LEDGE_OK) {
+    ledge_model_destroy(m);
+    return st;
+  }
+  *out = m;
+  return LEDGE_OK;
+}
+
+void ledge_model_destroy(ledge_model *m) {
+  if (!m) return;
+  lg_graph_free(&m->graph);
+  for (int i = 0; i < m->n_maps; i++) lg_unmap(&m->maps[i]);
+  free(m->maps);
+  lg_unmap(&m->file);
+  free(m);
+}
+
+int ledge_model_input_count(const ledge_model *m) { return m ? m->graph.n_inputs : 0; }
+int ledge_model_output_count(const ledge_model *m) { return m ? m->graph.n_outputs : 0; }
+
+static void fill_info(const lg_value *v, ledge_tensor_info *info) {
+  memset(info, 0, sizeof *info);
+  info->name = v->name;
+  info->dtype = v->t.dtype;
+  info->rank = v->t.rank;
+  for (int i = 0; i < v->t.rank && i < LEDGE_MAX_RANK; i++) info->dims[i] = v->t.dims[i];
+}
+
+lg_status lg_value_info(const lg_graph *g, const int *list, int n, int index, ledge_tensor_info *info) {
+  if (!info || index < 0 || index >= n)
+    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "index %d is out of range (0..%d)", index, n - 1);
+  fill_info(&g->values[list[index]], info);
+  return LEDGE_OK;
+}
+
+ledge_status ledge_model_input_info(const ledge_model *m, int index, ledge_tensor_info *info) {
+  if (!m) return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "model is NULL");
+  return lg_value_info(&m->graph, m->graph.inputs, m->graph.n_inputs, index, info);
+}
+
+ledge_status ledge_model_output_info(const ledge_model *m, int index, ledge_tensor_info *info) {
+  if (!m) return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "model is NULL");
+  return lg_value_info(&m->graph, m->graph.outputs, m->graph.n_outputs, index, info);
+}
+
+ledge_status ledge_model_stats_get(const ledge_model *m, ledge_model_stats *s) {
+  if (!m || !s) return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "model and stats must not be NULL");
+  memset(s, 0, sizeof *s);
+  const lg_graph *g = &m->graph;
+  for (int i = 0; i < g->n_nodes; i++) s->node_count += !g->nodes[i].dead;
+  for (int i = 0; i < g->n_values; i++) {
+    const lg_value *v = &g->values[i];
+    if (v->kind != LG_VALUE_CONSTANT) continue;
+    s->weight_bytes += (int64_t)lg_tensor_bytes(&v->t);
+    if (v->t.dtype == LEDGE_FLOAT32 || v->t.dtype == LEDGE_FLOAT16 || v->t.dtype == LEDGE_FLOAT64)
+      s->parameter_count += lg_tensor_count(&v->t);
+  }
+  return LEDGE_OK;
+}
