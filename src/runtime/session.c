@@ -15,6 +15,8 @@
 #include "runtime/model.h"
 #include "runtime/planner.h"
 
+#define LG_SMALL_INPUT_BYTES 512
+
 struct ledge_session {
   const ledge_model *model;
   ledge_session_options options;
@@ -30,6 +32,11 @@ struct ledge_session {
   uint8_t *arena;
   int64_t arena_bytes, workspace_offset, workspace_bytes, intermediate_bytes, macs;
   lg_tensor *outputs; /* views of the graph outputs after a run */
+  /* Small inputs (shape tensors, scalars) are visible to shape inference, so
+   * a model whose output shape depends on an input's values can be planned;
+   * the plan then holds for those values only, kept here. */
+  uint8_t (*snapshot)[LG_SMALL_INPUT_BYTES];
+  bool *snapshot_valid;
 };
 
 void ledge_session_options_init(ledge_session_options *o) {
@@ -122,7 +129,9 @@ static lg_status infer_and_fold(ledge_session *s, int max_io) {
   return st;
 }
 
-static lg_status plan(ledge_session *s) {
+static bool is_small(const lg_tensor *t) { return lg_tensor_bytes(t) <= LG_SMALL_INPUT_BYTES; }
+
+static lg_status plan_with(ledge_session *s, ledge_tensor *const *inputs) {
   clear_plan(s);
   const lg_graph *mg = &s->model->graph;
   lg_graph *g = &s->g;
@@ -134,6 +143,12 @@ static lg_status plan(ledge_session *s) {
       return lg_error(LEDGE_ERR_SHAPE, "input '%s' has an unknown shape; set it before running", v->name);
     lg_tensor_set_shape(&v->t, shape->rank, shape->dims);
     v->shape_known = true;
+    s->snapshot_valid[i] = false;
+    if (inputs && is_small(&v->t) && inputs[i]->data) {
+      memcpy(s->snapshot[i], inputs[i]->data, lg_tensor_bytes(&v->t));
+      s->snapshot_valid[i] = true;
+      v->t.data = s->snapshot[i];
+    }
   }
   int opt = s->options.optimization_level;
   if (opt >= 1) LG_TRY(lg_pass_fold_batchnorm(g));
@@ -189,6 +204,15 @@ static lg_status plan(ledge_session *s) {
   return LEDGE_OK;
 }
 
+/* Plans without looking at input values; only if some shape needs them
+ * (a Reshape whose shape is an input) plans again with the small inputs'
+ * values visible, and remembers them. */
+static lg_status plan(ledge_session *s, ledge_tensor *const *inputs) {
+  lg_status st = plan_with(s, NULL);
+  if (st == LEDGE_ERR_SHAPE && inputs) st = plan_with(s, inputs);
+  return st;
+}
+
 ledge_status ledge_session_create(const ledge_model *model, const ledge_session_options *options,
                                   ledge_session **out) {
   if (!model || !out) return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "model and out must not be NULL");
@@ -201,7 +225,9 @@ ledge_status ledge_session_create(const ledge_model *model, const ledge_session_
   const lg_graph *mg = &model->graph;
   s->input_shapes = calloc((size_t)mg->n_inputs + 1, sizeof(lg_tensor));
   s->outputs = calloc((size_t)mg->n_outputs + 1, sizeof(lg_tensor));
-  if (!s->input_shapes || !s->outputs) {
+  s->snapshot = calloc((size_t)mg->n_inputs + 1, sizeof *s->snapshot);
+  s->snapshot_valid = calloc((size_t)mg->n_inputs + 1, sizeof(bool));
+  if (!s->input_shapes || !s->outputs || !s->snapshot || !s->snapshot_valid) {
     ledge_session_destroy(s);
     return lg_error(LEDGE_ERR_NO_MEMORY, "out of memory");
   }
@@ -214,7 +240,14 @@ ledge_status ledge_session_create(const ledge_model *model, const ledge_session_
     all_known &= v->shape_known;
   }
   lg_status st = lg_threadpool_create(s->options.num_threads, &s->pool);
-  if (st == LEDGE_OK && all_known) st = plan(s);
+  if (st == LEDGE_OK && all_known) {
+    st = plan(s, NULL);
+    if (st == LEDGE_ERR_SHAPE && mg->n_inputs > 0) {
+      /* Maybe a shape depends on input values: plan at the first run. */
+      clear_plan(s);
+      st = LEDGE_OK;
+    }
+  }
   if (st != LEDGE_OK) {
     ledge_session_destroy(s);
     return st;
@@ -229,6 +262,8 @@ void ledge_session_destroy(ledge_session *s) {
   lg_threadpool_destroy(s->pool);
   free(s->input_shapes);
   free(s->outputs);
+  free(s->snapshot);
+  free(s->snapshot_valid);
   free(s);
 }
 
@@ -290,7 +325,7 @@ ledge_status ledge_session_set_input_shape(ledge_session *s, int index, int rank
       s->planned = false;
       return LEDGE_OK; /* plan once every input is known */
     }
-  lg_status st = plan(s);
+  lg_status st = plan(s, NULL);
   if (st != LEDGE_OK) clear_plan(s);
   return st;
 }
@@ -319,9 +354,11 @@ ledge_status ledge_session_run(ledge_session *s, ledge_tensor *const *inputs, in
     }
     if (!t->data && lg_tensor_count(t) > 0)
       return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "input '%s' has no data", v->name);
+    if (s->planned && s->snapshot_valid[i] && memcmp(s->snapshot[i], t->data, lg_tensor_bytes(t)) != 0)
+      replan = true;
   }
   if (replan) {
-    lg_status st = plan(s);
+    lg_status st = plan(s, inputs);
     if (st != LEDGE_OK) {
       clear_plan(s);
       return st;
