@@ -283,24 +283,38 @@ static lg_status identity_infer(lg_node *node, lg_tensor *const *in, lg_tensor *
 
 /* Dropout at inference is the identity, and its mask is all ones. Training
  * mode with a non-zero ratio is random, which a deterministic runtime does
- * not offer. */
+ * not offer: that is an error, at plan time when training_mode and ratio are
+ * known then, otherwise when run sees them. */
+static lg_status dropout_check_mode(const lg_node *node, lg_tensor *const *in) {
+  if (node->opset < 12 || node->n_in < 3 || !in[2] || !in[2]->data) return LEDGE_OK;
+  if (lg_tensor_count(in[2]) != 1)
+    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': training_mode must be a scalar",
+                    node->op_type, node->name);
+  bool training = lg_tensor_get_int(in[2], 0) != 0;
+  double ratio = 0.5;
+  if (node->n_in > 1 && in[1]) {
+    if (!in[1]->data) return LEDGE_OK; /* decided at run */
+    if (lg_tensor_count(in[1]) != 1)
+      return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': ratio must be a scalar",
+                      node->op_type, node->name);
+    ratio = lg_tensor_get_double(in[1], 0);
+  }
+  if (training && ratio != 0.0)
+    return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': training mode (random dropout) is "
+                    "not supported", node->op_type, node->name);
+  return LEDGE_OK;
+}
+
 static lg_status dropout_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
   LG_TRY(identity_infer(node, in, out));
-  if (node->opset >= 12 && node->n_in > 2 && in[2]) {
-    LG_TRY(lg_require_const(node, in[2], 2));
-    bool training = lg_tensor_get_int(in[2], 0) != 0;
-    double ratio = 0.5;
-    if (node->n_in > 1 && in[1]) {
-      LG_TRY(lg_require_const(node, in[1], 1));
-      ratio = lg_tensor_get_double(in[1], 0);
-    }
-    if (training && ratio != 0.0)
-      return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': training mode (random dropout) is "
-                      "not supported", node->op_type, node->name);
-  } else if (node->opset < 7 && lg_attr_int(node, "is_test", 0) == 0) {
+  for (int i = 1; i < 3 && i < node->n_in; i++)
+    if (in[i] && (lg_tensor_count(in[i]) != 1 || ledge_dtype_size(in[i]->dtype) == 0))
+      return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': input %d must be a scalar",
+                      node->op_type, node->name, i);
+  LG_TRY(dropout_check_mode(node, in));
+  if (node->opset < 7 && lg_attr_int(node, "is_test", 0) == 0)
     return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': training mode is not supported",
                     node->op_type, node->name);
-  }
   if (has_output(node, out, 1)) {
     /* The mask is bool from opset 10 on, the input's type before. */
     out[1]->dtype = node->opset >= 10 ? LEDGE_BOOL : in[0]->dtype;
@@ -311,6 +325,7 @@ static lg_status dropout_infer(lg_node *node, lg_tensor *const *in, lg_tensor *c
 
 static lg_status dropout_run(const lg_node *node, lg_tensor *const *in, lg_tensor *const *out,
                              const lg_exec *exec) {
+  LG_TRY(dropout_check_mode(node, in));
   if (has_output(node, out, 0)) run_copy(node, in, out, exec);
   if (has_output(node, out, 1)) {
     int64_t count = lg_tensor_count(out[1]);
