@@ -48,7 +48,7 @@ static lg_status batchnorm_check(const lg_node *node, lg_tensor *const *in, bool
 }
 
 static lg_status batchnorm_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
-  bool training;
+  bool training = false;
   LG_TRY(batchnorm_check(node, in, &training));
   out[0]->dtype = LEDGE_FLOAT32;
   lg_tensor_set_shape(out[0], in[0]->rank, in[0]->dims);
@@ -72,7 +72,7 @@ typedef struct batchnorm_ctx {
   float *y, *running_mean, *running_var;
   int64_t batch, channels, plane;
   float epsilon, momentum;
-  bool training;
+  bool training = false;
 } batchnorm_ctx;
 
 /* One task per channel: the statistics (in training mode) and the
@@ -110,7 +110,7 @@ static void batchnorm_channels(void *ctx, int64_t begin, int64_t end) {
 
 static lg_status batchnorm_run(const lg_node *node, lg_tensor *const *in, lg_tensor *const *out,
                                const lg_exec *exec) {
-  bool training;
+  bool training = false;
   LG_TRY(batchnorm_check(node, in, &training));
   const lg_tensor *x = in[0];
   batchnorm_ctx c = {
