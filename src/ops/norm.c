@@ -72,7 +72,7 @@ typedef struct batchnorm_ctx {
   float *y, *running_mean, *running_var;
   int64_t batch, channels, plane;
   float epsilon, momentum;
-  bool training = false;
+  bool training;
 } batchnorm_ctx;
 
 /* One task per channel: the statistics (in training mode) and the
