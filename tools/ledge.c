@@ -1,3 +1,39 @@
+/* ledge.c: the ledge command line: one binary, one file per subcommand. */
 #include <stdio.h>
-#include "ledge/ledge.h"
-int main(void) { printf("ledge %s\n", ledge_version()); return 0; }
+#include <string.h>
+
+#include "cli.h"
+
+typedef struct {
+  const char *name;
+  int (*run)(int argc, char **argv);
+  const char *summary;
+} command;
+
+static const command commands[] = {
+    {"info", cmd_info, "describe a model: inputs, outputs, operators, parameters, MACs, memory"},
+    {"run", cmd_run, "run a model on .npy inputs (or random ones) and write .npy outputs"},
+    {"bench", cmd_bench, "measure load time, latency and peak memory"},
+};
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: ledge <command> [options]   (ledge <command> --help for details)\n\ncommands:\n");
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+  fprintf(f, "  %-8s %s\n", "version", "print the version");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+    printf("ledge %s\n", ledge_version());
+    return 0;
+  }
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+  cli_fail("unknown command '%s' (see ledge --help)", argv[1]);
+  return 2;
+}

@@ -153,6 +153,23 @@ typedef struct ledge_model_stats {
 } ledge_model_stats;
 ledge_status ledge_model_stats_get(const ledge_model *model, ledge_model_stats *stats);
 
+/* The operator histogram: how many distinct operator types the model uses,
+ * and for each (index 0..count-1, most frequent first) its name and number
+ * of nodes. The name is owned by the model. */
+int ledge_model_op_type_count(const ledge_model *model);
+ledge_status ledge_model_op_type(const ledge_model *model, int index, const char **op_type,
+                                 int64_t *count);
+
+/* Where the model came from: "onnx", the producer (e.g. "pytorch") and the
+ * default-domain opset. Strings are owned by the model. */
+typedef struct ledge_model_source {
+  const char *format;
+  const char *producer;
+  const char *graph_name;
+  int opset;
+} ledge_model_source;
+ledge_status ledge_model_source_get(const ledge_model *model, ledge_model_source *source);
+
 /* ---- Sessions ---------------------------------------------------------- */
 
 typedef struct ledge_session_options {

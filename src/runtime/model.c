@@ -111,3 +111,61 @@ ledge_status ledge_model_stats_get(const ledge_model *m, ledge_model_stats *s) {
   }
   return LEDGE_OK;
 }
+
+/* The histogram is computed on demand: it is for tools, not the hot path. */
+typedef struct {
+  const char *name;
+  int64_t count;
+} op_count;
+
+static int by_count_desc(const void *a, const void *b) {
+  const op_count *x = a, *y = b;
+  if (x->count != y->count) return x->count < y->count ? 1 : -1;
+  return strcmp(x->name, y->name);
+}
+
+static int histogram(const ledge_model *m, op_count *out) {
+  int n = 0;
+  for (int i = 0; i < m->graph.n_nodes; i++) {
+    const lg_node *node = &m->graph.nodes[i];
+    int k = 0;
+    while (k < n && strcmp(out[k].name, node->op_type)) k++;
+    if (k == n) out[n++] = (op_count){node->op_type, 0};
+    out[k].count++;
+  }
+  qsort(out, (size_t)n, sizeof *out, by_count_desc);
+  return n;
+}
+
+int ledge_model_op_type_count(const ledge_model *m) {
+  if (!m) return 0;
+  op_count *h = malloc(sizeof *h * (size_t)(m->graph.n_nodes + 1));
+  if (!h) return 0;
+  int n = histogram(m, h);
+  free(h);
+  return n;
+}
+
+ledge_status ledge_model_op_type(const ledge_model *m, int index, const char **op_type, int64_t *count) {
+  if (!m || !op_type || !count) return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "NULL argument");
+  op_count *h = malloc(sizeof *h * (size_t)(m->graph.n_nodes + 1));
+  if (!h) return lg_error(LEDGE_ERR_NO_MEMORY, "out of memory");
+  int n = histogram(m, h);
+  if (index < 0 || index >= n) {
+    free(h);
+    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "op type index %d is out of range", index);
+  }
+  *op_type = h[index].name;
+  *count = h[index].count;
+  free(h);
+  return LEDGE_OK;
+}
+
+ledge_status ledge_model_source_get(const ledge_model *m, ledge_model_source *src) {
+  if (!m || !src) return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "NULL argument");
+  src->format = "onnx";
+  src->producer = m->producer;
+  src->graph_name = m->name;
+  src->opset = m->opset;
+  return LEDGE_OK;
+}
