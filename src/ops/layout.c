@@ -615,6 +615,107 @@ static lg_status space_to_depth_run(const lg_node *node, lg_tensor *const *in,
   return LEDGE_OK;
 }
 
+/* ---- Trilu ----
+ * Keeps the upper (or lower) triangle of the last two dims, counted from
+ * diagonal k (an optional input, read at run, so it may be computed). */
+
+static lg_status trilu_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
+  LG_TRY(need_input(node, in, 0));
+  if (in[0]->rank < 2)
+    return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': input must have rank >= 2, got %d",
+                    node->op_type, node->name, in[0]->rank);
+  if (node->n_in > 1 && in[1] && (lg_tensor_count(in[1]) != 1 || in[1]->dtype != LEDGE_INT64))
+    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': k must be one int64",
+                    node->op_type, node->name);
+  out[0]->dtype = in[0]->dtype;
+  lg_tensor_set_shape(out[0], in[0]->rank, in[0]->dims);
+  return LEDGE_OK;
+}
+
+static lg_status trilu_run(const lg_node *node, lg_tensor *const *in, lg_tensor *const *out,
+                           const lg_exec *exec) {
+  int rank = in[0]->rank;
+  int64_t k = node->n_in > 1 && in[1] ? *(const int64_t *)in[1]->data : 0;
+  bool upper = lg_attr_int(node, "upper", 1) != 0;
+  int64_t rows = in[0]->dims[rank - 2], cols = in[0]->dims[rank - 1];
+  int64_t count = lg_tensor_count(in[0]);
+  size_t elem = ledge_dtype_size(in[0]->dtype);
+  if (count == 0) return LEDGE_OK;
+  if (out[0]->data != in[0]->data) memcpy(out[0]->data, in[0]->data, (size_t)count * elem);
+  /* Clamp k so that j = i + k cannot overflow; beyond +-cols it changes nothing. */
+  if (k > cols) k = cols;
+  if (k < -rows - 1) k = -rows - 1;
+  char *base = out[0]->data;
+  for (int64_t m = 0; m < count / (rows * cols); m++) {
+    for (int64_t i = 0; i < rows; i++) {
+      char *row = base + (size_t)((m * rows + i) * cols) * elem;
+      /* Upper keeps j >= i + k, so it zeroes [0, i + k); lower keeps j <= i + k. */
+      int64_t edge = i + k;
+      if (upper) {
+        int64_t n = edge < 0 ? 0 : edge > cols ? cols : edge;
+        memset(row, 0, (size_t)n * elem);
+      } else {
+        int64_t from = edge + 1 < 0 ? 0 : edge + 1 > cols ? cols : edge + 1;
+        memset(row + (size_t)from * elem, 0, (size_t)(cols - from) * elem);
+      }
+    }
+  }
+  return LEDGE_OK;
+}
+
+/* ---- ReverseSequence ---- */
+
+static lg_status reverse_sequence_axes(const lg_node *node, const lg_tensor *x, int *time_axis,
+                                       int *batch_axis) {
+  int64_t t = lg_attr_int(node, "time_axis", 0), b = lg_attr_int(node, "batch_axis", 1);
+  if (x->rank < 2 || (t != 0 && t != 1) || (b != 0 && b != 1) || t == b)
+    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': time_axis and batch_axis must be "
+                    "0 and 1 in some order, on an input of rank >= 2", node->op_type, node->name);
+  *time_axis = (int)t;
+  *batch_axis = (int)b;
+  return LEDGE_OK;
+}
+
+static lg_status reverse_sequence_infer(lg_node *node, lg_tensor *const *in,
+                                        lg_tensor *const *out) {
+  LG_TRY(need_input(node, in, 0));
+  LG_TRY(need_input(node, in, 1));
+  int t = 0, b = 1;
+  LG_TRY(reverse_sequence_axes(node, in[0], &t, &b));
+  if (in[1]->rank != 1 || in[1]->dims[0] != in[0]->dims[b] ||
+      (in[1]->dtype != LEDGE_INT64 && in[1]->dtype != LEDGE_INT32))
+    return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': sequence_lens must be integers, one per "
+                    "batch entry", node->op_type, node->name);
+  out[0]->dtype = in[0]->dtype;
+  lg_tensor_set_shape(out[0], in[0]->rank, in[0]->dims);
+  return LEDGE_OK;
+}
+
+static lg_status reverse_sequence_run(const lg_node *node, lg_tensor *const *in,
+                                      lg_tensor *const *out, const lg_exec *exec) {
+  int t = 0, b = 1;
+  LG_TRY(reverse_sequence_axes(node, in[0], &t, &b));
+  const lg_tensor *x = in[0];
+  int64_t steps = x->dims[t], batch = x->dims[b];
+  int64_t inner = lg_shape_count(x->rank - 2, x->dims + 2);
+  size_t elem = ledge_dtype_size(x->dtype), block = (size_t)inner * elem;
+  /* Element strides, in blocks, of the time and batch axes. */
+  int64_t time_stride = t == 0 ? batch : 1, batch_stride = b == 0 ? steps : 1;
+  for (int64_t j = 0; j < batch; j++) {
+    int64_t len = lg_tensor_get_int(in[1], j);
+    if (len < 0 || len > steps)
+      return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': sequence length %lld is outside "
+                      "0..%lld", node->op_type, node->name, (long long)len, (long long)steps);
+    for (int64_t i = 0; i < steps; i++) {
+      int64_t src = i < len ? len - 1 - i : i;
+      memcpy((char *)out[0]->data + (size_t)(i * time_stride + j * batch_stride) * block,
+             (const char *)x->data + (size_t)(src * time_stride + j * batch_stride) * block,
+             block);
+    }
+  }
+  return LEDGE_OK;
+}
+
 const lg_op_def lg_ops_layout[] = {
     {"Transpose", "", transpose_infer, transpose_run, false},
     {"Concat", "", concat_infer, concat_run, false},
@@ -623,5 +724,7 @@ const lg_op_def lg_ops_layout[] = {
     {"Tile", "", tile_infer, tile_run, false},
     {"DepthToSpace", "", depth_to_space_infer, depth_to_space_run, false},
     {"SpaceToDepth", "", space_to_depth_infer, space_to_depth_run, false},
+    {"Trilu", "", trilu_infer, trilu_run, false},
+    {"ReverseSequence", "", reverse_sequence_infer, reverse_sequence_run, false},
     {0},
 };
