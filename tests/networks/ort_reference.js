@@ -12,6 +12,9 @@
 //
 // Usage: node ort_reference.js [--cache DIR] [--force] [NAME ...]
 //   (NAME defaults to every model in <cache>/models)
+//        node ort_reference.js --run MODEL INPUT.npy OUTPUT_DIR [--repeat N]
+//   (one model on one input, e.g. for scripts/demo.sh; prints the median
+//    time of N runs after a warm-up run)
 'use strict';
 
 const fs = require('fs');
@@ -137,7 +140,36 @@ async function runOne(args, name) {
   await session.release();
 }
 
+// --run MODEL INPUT OUTDIR: runs one model and reports its median run time.
+async function runSingle(argv) {
+  const [model, input, outDir] = argv;
+  const repeatAt = argv.indexOf('--repeat');
+  const repeat = repeatAt >= 0 ? Math.max(1, Number(argv[repeatAt + 1]) || 1) : 1;
+  if (!model || !input || !outDir) {
+    console.error('usage: node ort_reference.js --run MODEL INPUT.npy OUTPUT_DIR [--repeat N]');
+    return 2;
+  }
+  const session = await ort.InferenceSession.create(model, {executionProviders: ['cpu']});
+  const feeds = {[session.inputNames[0]]: readNpy(input)};
+  let results = await session.run(feeds); // warm-up
+  const times = [];
+  for (let i = 0; i < repeat; i++) {
+    const start = process.hrtime.bigint();
+    results = await session.run(feeds);
+    times.push(Number(process.hrtime.bigint() - start) / 1e6);
+  }
+  times.sort((a, b) => a - b);
+  fs.mkdirSync(outDir, {recursive: true});
+  for (const name of session.outputNames) writeNpy(path.join(outDir, name + '.npy'), results[name]);
+  console.log('onnxruntime-node ' + require('onnxruntime-node/package.json').version +
+              ': median run ' + times[times.length >> 1].toFixed(1) + ' ms over ' + repeat +
+              ' run(s)');
+  await session.release();
+  return 0;
+}
+
 async function main() {
+  if (process.argv[2] === '--run') return runSingle(process.argv.slice(3));
   const args = parseArgs(process.argv.slice(2));
   let names = args.names;
   if (!names.length) {
