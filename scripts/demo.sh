@@ -14,8 +14,9 @@
 #   4. `ledge run` on it, then the top-5 classes with softmax scores
 #   5. the same input through ONNX Runtime: agreement and timing side by side
 #
-# Environment: LEDGE (the ledge binary; default build/bin/ledge, built if
-# missing), LEDGE_CACHE (default .cache/networks), LEDGE_DEMO_IMAGE (another
+# Usage: scripts/demo.sh [LEDGE_BINARY]   (`make demo` passes build/bin/ledge)
+# Environment: LEDGE (the ledge binary, if not given as the argument; default
+# build/bin/ledge, built if missing), LEDGE_CACHE (default .cache/networks), LEDGE_DEMO_IMAGE (another
 # photo to classify), LEDGE_DEMO_MODEL (another network of export_models.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +33,7 @@ if [[ -t 1 ]]; then bold=$'\e[1m' dim=$'\e[2m' reset=$'\e[0m'; else bold='' dim=
 section() { printf '\n%s== %s ==%s\n' "$bold" "$*" "$reset"; }
 
 # ---- the ledge binary ----
-ledge=${LEDGE:-build/bin/ledge}
+ledge=${1:-${LEDGE:-build/bin/ledge}}
 if [[ ! -x $ledge ]]; then
   section "building ledge"
   cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
