@@ -16,6 +16,18 @@
 
 #include "ops/op.h"
 
+/* Fails unless the node has min_in..max_in inputs and its first output is
+ * present (the arrays the runtime passes hold exactly n_in and n_out entries). */
+static lg_status check_io(const lg_node *node, lg_tensor *const *out, int min_in, int max_in) {
+  if (node->n_in < min_in || node->n_in > max_in)
+    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': has %d inputs, expected %d to %d",
+                    node->op_type, node->name, node->n_in, min_in, max_in);
+  if (node->n_out < 1 || !out[0])
+    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': its first output is missing",
+                    node->op_type, node->name);
+  return LEDGE_OK;
+}
+
 /* ---- Window geometry (shared with pool.c) ---- */
 
 /* Spatial geometry of a windowed operator. Always stored as 3-D: an
@@ -173,6 +185,9 @@ static lg_status conv_analyze(const lg_node *node, lg_tensor *const *in, conv_sh
   s->in_channels = x->dims[1];
   s->out_channels = wt->dims[0];
   s->group = lg_attr_int(node, "group", 1);
+  if (lg_tensor_count(x) < 0 || lg_tensor_count(wt) < 0 || wt->dims[1] > s->in_channels)
+    return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': invalid X or W shape", node->op_type,
+                    node->name);
   if (s->group < 1 || s->group > WINDOW_ATTR_MAX || s->out_channels < 1 ||
       s->out_channels % s->group || wt->dims[1] * s->group != s->in_channels || s->batch < 0)
     return lg_error(LEDGE_ERR_SHAPE,
@@ -206,6 +221,7 @@ static lg_status conv_analyze(const lg_node *node, lg_tensor *const *in, conv_sh
 }
 
 static lg_status conv_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
+  LG_TRY(check_io(node, out, 2, 3));
   LG_TRY(lg_check_float(node, in[0], 0));
   LG_TRY(lg_check_float(node, in[1], 1));
   if (node->n_in > 2 && in[2]) LG_TRY(lg_check_float(node, in[2], 2));
@@ -379,6 +395,9 @@ static lg_status deconv_analyze(const lg_node *node, lg_tensor *const *in, decon
   s->batch = x->dims[0];
   s->in_channels = x->dims[1];
   s->group = lg_attr_int(node, "group", 1);
+  if (lg_tensor_count(x) < 0 || lg_tensor_count(wt) < 0)
+    return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': invalid X or W shape", node->op_type,
+                    node->name);
   if (s->group < 1 || s->group > WINDOW_ATTR_MAX || wt->dims[0] != s->in_channels ||
       s->in_channels % s->group || wt->dims[1] < 1 || s->batch < 0)
     return lg_error(LEDGE_ERR_SHAPE,
@@ -471,6 +490,7 @@ static lg_status deconv_analyze(const lg_node *node, lg_tensor *const *in, decon
 }
 
 static lg_status deconv_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
+  LG_TRY(check_io(node, out, 2, 3));
   LG_TRY(lg_check_float(node, in[0], 0));
   LG_TRY(lg_check_float(node, in[1], 1));
   if (node->n_in > 2 && in[2]) LG_TRY(lg_check_float(node, in[2], 2));
