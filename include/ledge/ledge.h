@@ -175,6 +175,7 @@ ledge_status ledge_model_source_get(const ledge_model *model, ledge_model_source
 typedef struct ledge_session_options {
   int num_threads;        /* threads for the operators; 0 = one per core */
   int optimization_level; /* 0 = run the graph as written; 1 = all passes (default) */
+  int64_t memory_limit;   /* bytes the plan may use (arena + folded constants); 0 = no limit */
 } ledge_session_options;
 
 /* Fills options with the defaults. */

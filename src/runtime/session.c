@@ -59,10 +59,20 @@ static void clear_plan(ledge_session *s) {
   s->planned = false;
 }
 
+/* Fails if the plan would use more memory than the session may. */
+static lg_status charge(ledge_session *s, int64_t *used, int64_t bytes) {
+  *used += bytes;
+  if (s->options.memory_limit > 0 && *used > s->options.memory_limit)
+    return lg_error(LEDGE_ERR_NO_MEMORY, "the plan needs over %lld bytes, more than the session's limit of %lld",
+                    (long long)*used, (long long)s->options.memory_limit);
+  return LEDGE_OK;
+}
+
 /* Runs a node whose inputs are all known, at plan time, into owned buffers. */
-static lg_status fold_node(lg_graph *g, lg_node *n, lg_tensor **in, lg_tensor **out) {
+static lg_status fold_node(ledge_session *s, int64_t *used, lg_graph *g, lg_node *n, lg_tensor **in, lg_tensor **out) {
   for (int k = 0; k < n->n_out; k++) {
     if (n->out[k] < 0) continue;
+    LG_TRY(charge(s, used, (int64_t)lg_tensor_bytes(&g->values[n->out[k]].t)));
     LG_TRY(lg_value_alloc_owned(&g->values[n->out[k]]));
     out[k] = &g->values[n->out[k]].t;
   }
@@ -79,7 +89,7 @@ static lg_status fold_node(lg_graph *g, lg_node *n, lg_tensor **in, lg_tensor **
 }
 
 /* Shape inference and constant folding, in one walk in topological order. */
-static lg_status infer_and_fold(ledge_session *s, int max_io) {
+static lg_status infer_and_fold(ledge_session *s, int max_io, int64_t *used) {
   lg_graph *g = &s->g;
   lg_tensor **in = calloc((size_t)max_io + 1, sizeof *in), **out = calloc((size_t)max_io + 1, sizeof *out);
   if (!in || !out) {
@@ -121,7 +131,7 @@ static lg_status infer_and_fold(ledge_session *s, int max_io) {
       g->values[n->out[k]].shape_known = true;
     }
     if (st == LEDGE_OK && all_const && !n->op->no_fold && s->options.optimization_level >= 0)
-      st = fold_node(g, n, in, out);
+      st = fold_node(s, used, g, n, in, out);
     if (st != LEDGE_OK) lg_error_context(st, "node '%s' (%s): ", n->name, n->op_type);
   }
   free(in);
@@ -157,7 +167,8 @@ static lg_status plan_with(ledge_session *s, ledge_tensor *const *inputs) {
     if (g->nodes[i].n_in > max_io) max_io = g->nodes[i].n_in;
     if (g->nodes[i].n_out > max_io) max_io = g->nodes[i].n_out;
   }
-  LG_TRY(infer_and_fold(s, max_io));
+  int64_t used = 0;
+  LG_TRY(infer_and_fold(s, max_io, &used));
   if (opt >= 1) {
     LG_TRY(lg_pass_eliminate_identity(g));
     LG_TRY(lg_pass_fuse_activations(g));
@@ -191,6 +202,7 @@ static lg_status plan_with(ledge_session *s, ledge_tensor *const *inputs) {
   s->workspace_offset = mp.workspace_offset;
   s->workspace_bytes = mp.workspace_bytes;
   s->intermediate_bytes = mp.intermediate_bytes;
+  LG_TRY(charge(s, &used, s->arena_bytes));
   s->arena = lg_aligned_alloc((size_t)s->arena_bytes);
   if (!s->arena) return lg_error(LEDGE_ERR_NO_MEMORY, "out of memory for a %lld-byte arena", (long long)s->arena_bytes);
   for (int v = 0; v < g->n_values; v++) {

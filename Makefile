@@ -1,0 +1,61 @@
+# The common tasks, so that nobody needs to know CMake:
+#   make          build (release) into build/
+#   make test     install dependencies, build, run every test (release), then
+#                 the sanitizer configuration (ASan + UBSan) in build-asan/
+#   make demo     install dependencies, build, and run the end-to-end demo
+#   make bench    build and run the benchmarks in bench/
+#   make fuzz     build the libFuzzer targets with clang and fuzz the ONNX loader
+#   make format   clang-format the C sources
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 120
+CMAKE_FLAGS ?=
+
+.PHONY: all build deps test test-release test-asan demo bench fuzz format clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+build:
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+test: deps
+	@$(MAKE) --no-print-directory test-release
+	@$(MAKE) --no-print-directory test-asan
+
+test-release: build
+	cd $(BUILD) && ctest -j $(JOBS) --output-on-failure
+
+test-asan:
+	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLEDGE_SANITIZE=ON \
+	  -DLEDGE_NETWORK_TESTS=OFF $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && ctest -j $(JOBS) --output-on-failure
+
+demo: deps build
+	@scripts/demo.sh $(BUILD)/bin/ledge
+
+bench: build
+	@bench/run.sh $(BUILD)/bin/ledge
+
+fuzz:
+	@cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DLEDGE_FUZZ=ON -DLEDGE_SANITIZE=ON -DLEDGE_NETWORK_TESTS=OFF >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_onnx
+	@mkdir -p $(FUZZ_BUILD)/corpus $(FUZZ_BUILD)/seeds tests/fuzz/crashers
+	@for d in /usr/share/libonnx-testdata/data/*/*/; do \
+	  cp -n "$$d/model.onnx" "$(FUZZ_BUILD)/seeds/$$(basename $$d).onnx" 2>/dev/null || true; done
+	ASAN_OPTIONS=allocator_may_return_null=1 $(FUZZ_BUILD)/bin/fuzz_onnx -max_total_time=$(FUZZ_SECONDS) \
+	  -rss_limit_mb=2048 -timeout=10 -max_len=65536 -artifact_prefix=tests/fuzz/crashers/ \
+	  $(FUZZ_BUILD)/corpus $(FUZZ_BUILD)/seeds
+
+format:
+	@clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
