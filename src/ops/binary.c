@@ -340,12 +340,18 @@ static void pow_kernel(const ew_args *args, void *out, const void *const *in, co
     return;
   }
   if (is_integer_dtype(ta) && is_integer_dtype(tb)) {
-    for (int64_t i = 0; i < n; i++)
-      store_int(to, out, i, int_pow(load_int(ta, in[0], i * step[0]), load_int(tb, in[1], i * step[1])));
+    for (int64_t i = 0; i < n; i++) {
+      int64_t base = load_int(ta, in[0], i * step[0]);
+      int64_t exponent = load_int(tb, in[1], i * step[1]);
+      store_int(to, out, i, int_pow(base, exponent));
+    }
     return;
   }
-  for (int64_t i = 0; i < n; i++)
-    store_double(to, out, i, pow(load_double(ta, in[0], i * step[0]), load_double(tb, in[1], i * step[1])));
+  for (int64_t i = 0; i < n; i++) {
+    double base = load_double(ta, in[0], i * step[0]);
+    double exponent = load_double(tb, in[1], i * step[1]);
+    store_double(to, out, i, pow(base, exponent));
+  }
 }
 
 /* ---- Where and copies: select by element size ---- */

@@ -73,7 +73,9 @@ static void store(ledge_dtype dt, void *p, int64_t i, const scalar *s) {
     case LEDGE_FLOAT64: ((double *)p)[i] = d; break;
     case LEDGE_FLOAT16: ((uint16_t *)p)[i] = lg_float_to_half((float)d); break;
     case LEDGE_BOOL:
-      ((uint8_t *)p)[i] = s->cls == CLS_FLOAT ? s->d != 0 : s->cls == CLS_SIGNED ? s->i != 0 : s->u != 0;
+      ((uint8_t *)p)[i] = s->cls == CLS_FLOAT    ? s->d != 0
+                          : s->cls == CLS_SIGNED ? s->i != 0
+                                                 : s->u != 0;
       break;
     case LEDGE_INT8: case LEDGE_UINT8: ((uint8_t *)p)[i] = (uint8_t)bits; break;
     case LEDGE_INT16: case LEDGE_UINT16: ((uint16_t *)p)[i] = (uint16_t)bits; break;

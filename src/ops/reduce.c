@@ -257,9 +257,16 @@ static void accum_line(accum *a, reduce_kind kind, const lg_tensor *x, int64_t o
                        int64_t stride) {
   if (x->dtype == LEDGE_FLOAT32) {
     const float *p = (const float *)x->data + offset;
+    if (kind == RED_SUM || kind == RED_MEAN) { /* the common case, without the switch */
+      double s = 0;
+      for (int64_t i = 0; i < n; i++) s += p[i * stride];
+      a->v += s;
+      return;
+    }
     for (int64_t i = 0; i < n; i++) accum_add(a, kind, p[i * stride]);
   } else {
-    for (int64_t i = 0; i < n; i++) accum_add(a, kind, lg_tensor_get_double(x, offset + i * stride));
+    for (int64_t i = 0; i < n; i++)
+      accum_add(a, kind, lg_tensor_get_double(x, offset + i * stride));
   }
 }
 

@@ -73,8 +73,9 @@ typedef void (*unary_loop)(const void *x, void *y, int64_t n, const unary_params
 
 /* Softplus without overflow: log(1 + e^x) = max(x, 0) + log1p(e^-|x|). */
 #define SOFTPLUS(v) ((v) > ZERO ? (v) : ZERO) + log1p(exp(-fabs(v)))
-/* Sigmoid without overflow for large |x|. */
-#define SIGMOID(v) ((v) >= ZERO ? ONE / (ONE + exp(-(v))) : exp(v) / (ONE + exp(v)))
+/* Sigmoid: for very negative x, exp(-x) overflows to inf and the result is
+ * the correct 0, so the plain formula needs no branch. */
+#define SIGMOID(v) (ONE / (ONE + exp(-(v))))
 #define CLAMP01(v) ((v) < ZERO ? ZERO : ((v) > ONE ? ONE : (v)))
 
 DEF_FLOAT(relu, x > ZERO ? x : ZERO)
