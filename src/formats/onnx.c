@@ -150,6 +150,17 @@ typedef struct tensor_src {
 
 static bool valid_dtype(uint64_t dt) { return dt >= 1 && dt <= 13; }
 
+/* Types ONNX defines that we do not compute on: complex64/128 (14, 15),
+ * bfloat16 (16) and the float8 family (17-20), int4/uint4 (21, 22). */
+static lg_status check_dtype(uint64_t dt) {
+  static const char *const names[] = {"complex64", "complex128", "bfloat16", "float8e4m3fn", "float8e4m3fnuz",
+                                      "float8e5m2", "float8e5m2fnuz", "uint4", "int4"};
+  if (valid_dtype(dt)) return LEDGE_OK;
+  if (dt >= 14 && dt <= 22)
+    return lg_error(LEDGE_ERR_UNSUPPORTED, "element type %s is not supported", names[dt - 14]);
+  return lg_error(LEDGE_ERR_FORMAT, "unknown element type %llu", (unsigned long long)dt);
+}
+
 /* Which typed field carries a dtype's values, and its element wire type. */
 static void typed_field_for(ledge_dtype dt, uint32_t *field, int *wire) {
   switch (dt) {
@@ -257,7 +268,7 @@ static lg_status scan_tensor(const uint8_t *data, size_t len, lg_tensor *t, tens
     }
   }
   if (r.failed) return FORMAT_ERROR("tensor message is truncated or malformed");
-  if (!valid_dtype(data_type)) return FORMAT_ERROR("tensor has unknown data type %llu", (unsigned long long)data_type);
+  LG_TRY(check_dtype(data_type));
   t->dtype = (ledge_dtype)data_type;
   lg_tensor_set_shape(t, rank, dims);
   if (lg_tensor_count(t) < 0) return FORMAT_ERROR("tensor has too many elements");
@@ -439,7 +450,7 @@ static lg_status parse_value_info(importer *im, const lg_pb_field *vi, char **na
         lg_pb_field ttf;
         while (lg_pb_next(&ttr, &ttf)) {
           if (ttf.number == 1 && ttf.wire == LG_PB_VARINT) {
-            if (!valid_dtype(ttf.value)) return FORMAT_ERROR("value has unknown element type %llu", (unsigned long long)ttf.value);
+            LG_TRY(check_dtype(ttf.value));
             t->dtype = (ledge_dtype)ttf.value;
           } else if (ttf.number == 2 && ttf.wire == LG_PB_LEN) {
             *has_shape = true;

@@ -41,6 +41,9 @@ struct lg_op_def {
   /* True for ops that must not be evaluated at plan time even with constant
    * inputs (random generators). */
   bool no_fold;
+  /* True for ops whose outputs depend only on input shapes (Shape, Size):
+   * they are folded at plan time whenever those shapes are known. */
+  bool shape_only;
 };
 
 /* The operator for (domain, op_type), or NULL. "ai.onnx" is the default domain. */

@@ -525,7 +525,8 @@ static void broadcast_copy(const lg_tensor *src, lg_tensor *dst) {
     if (inner_stride) {
       memcpy(o, in + off * (int64_t)elem, (size_t)inner * elem);
     } else {
-      for (int64_t k = 0; k < inner; k++) memcpy(o + k * (int64_t)elem, in + off * (int64_t)elem, elem);
+      for (int64_t k = 0; k < inner; k++)
+        memcpy(o + k * (int64_t)elem, in + off * (int64_t)elem, elem);
     }
     o += inner * (int64_t)elem;
     for (int i = rank - 2; i >= 0; i--) {
@@ -669,18 +670,19 @@ static lg_status eyelike_run(const lg_node *node, lg_tensor *const *in, lg_tenso
 }
 
 const lg_op_def lg_ops_shape[] = {
-    {"Shape", "", shape_infer, shape_run, false},
-    {"Size", "", size_infer, size_run, false},
-    {"Reshape", "", reshape_infer, run_copy, false},
-    {"Flatten", "", flatten_infer, run_copy, false},
-    {"Squeeze", "", squeeze_infer, run_copy, false},
-    {"Unsqueeze", "", unsqueeze_infer, run_copy, false},
-    {"Identity", "", identity_infer, run_copy, false},
-    {"Dropout", "", dropout_infer, dropout_run, false},
-    {"Constant", "", constant_infer, constant_run, false},
-    {"ConstantOfShape", "", constant_of_shape_infer, constant_of_shape_run, false},
-    {"Expand", "", expand_infer, expand_run, false},
-    {"Range", "", range_infer, range_run, false},
-    {"EyeLike", "", eyelike_infer, eyelike_run, false},
+    {"Shape", "", shape_infer, shape_run, false, true},
+    {"Size", "", size_infer, size_run, false, true},
+    {.name = "Reshape", .domain = "", .infer = reshape_infer, .run = run_copy},
+    {.name = "Flatten", .domain = "", .infer = flatten_infer, .run = run_copy},
+    {.name = "Squeeze", .domain = "", .infer = squeeze_infer, .run = run_copy},
+    {.name = "Unsqueeze", .domain = "", .infer = unsqueeze_infer, .run = run_copy},
+    {.name = "Identity", .domain = "", .infer = identity_infer, .run = run_copy},
+    {.name = "Dropout", .domain = "", .infer = dropout_infer, .run = dropout_run},
+    {.name = "Constant", .domain = "", .infer = constant_infer, .run = constant_run},
+    {.name = "ConstantOfShape", .domain = "",
+     .infer = constant_of_shape_infer, .run = constant_of_shape_run},
+    {.name = "Expand", .domain = "", .infer = expand_infer, .run = expand_run},
+    {.name = "Range", .domain = "", .infer = range_infer, .run = range_run},
+    {.name = "EyeLike", .domain = "", .infer = eyelike_infer, .run = eyelike_run},
     {0},
 };

@@ -130,7 +130,7 @@ static lg_status infer_and_fold(ledge_session *s, int max_io, int64_t *used) {
         st = lg_error(LEDGE_ERR_INTERNAL, "output %d has no valid dtype or shape after inference", k);
       g->values[n->out[k]].shape_known = true;
     }
-    if (st == LEDGE_OK && all_const && !n->op->no_fold && s->options.optimization_level >= 0)
+    if (st == LEDGE_OK && (all_const || n->op->shape_only) && !n->op->no_fold)
       st = fold_node(s, used, g, n, in, out);
     if (st != LEDGE_OK) lg_error_context(st, "node '%s' (%s): ", n->name, n->op_type);
   }
@@ -155,9 +155,12 @@ static lg_status plan_with(ledge_session *s, ledge_tensor *const *inputs) {
     v->shape_known = true;
     s->snapshot_valid[i] = false;
     if (inputs && is_small(&v->t) && inputs[i]->data) {
+      /* Specialize the plan on this input's values: it becomes a constant,
+       * and run replans if the values ever change. */
       memcpy(s->snapshot[i], inputs[i]->data, lg_tensor_bytes(&v->t));
       s->snapshot_valid[i] = true;
       v->t.data = s->snapshot[i];
+      v->kind = LG_VALUE_CONSTANT;
     }
   }
   int opt = s->options.optimization_level;
