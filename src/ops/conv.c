@@ -568,7 +568,8 @@ static lg_status deconv_run(const lg_node *node, lg_tensor *const *in, lg_tensor
     float b = bias ? bias[m % s.out_channels] : 0.0f;
     for (int64_t i = 0; i < out_count; i++) y[m * out_count + i] = b;
   }
-  for (int64_t image = 0; image < s.batch; image++)
+  /* With nothing to scatter (an empty input or kernel), Y is the bias. */
+  for (int64_t image = 0; image < s.batch && rows * in_count > 0; image++)
     for (int64_t g = 0; g < s.group; g++) {
       memset(cols, 0, (size_t)(rows * in_count) * sizeof(float));
       /* W's group slice is [C/g, rows]; the product needs its transpose. */
@@ -586,7 +587,7 @@ static lg_status deconv_run(const lg_node *node, lg_tensor *const *in, lg_tensor
 }
 
 const lg_op_def lg_ops_conv[] = {
-    {"Conv", "", conv_infer, conv_run, false},
-    {"ConvTranspose", "", deconv_infer, deconv_run, false},
+    {"Conv", "", conv_infer, conv_run, false, false},
+    {"ConvTranspose", "", deconv_infer, deconv_run, false, false},
     {0},
 };

@@ -341,7 +341,7 @@ static lg_status gemm_run(const lg_node *node, lg_tensor *const *in, lg_tensor *
 }
 
 const lg_op_def lg_ops_matmul[] = {
-    {"MatMul", "", matmul_infer, matmul_run, false},
-    {"Gemm", "", gemm_infer, gemm_run, false},
+    {"MatMul", "", matmul_infer, matmul_run, false, false},
+    {"Gemm", "", gemm_infer, gemm_run, false, false},
     {0},
 };

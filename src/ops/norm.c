@@ -471,10 +471,10 @@ static lg_status mvn_run(const lg_node *node, lg_tensor *const *in, lg_tensor *c
 }
 
 const lg_op_def lg_ops_norm[] = {
-    {"BatchNormalization", "", batchnorm_infer, batchnorm_run, false},
-    {"InstanceNormalization", "", instancenorm_infer, instancenorm_run, false},
-    {"LRN", "", lrn_infer, lrn_run, false},
-    {"LayerNormalization", "", layernorm_infer, layernorm_run, false},
-    {"MeanVarianceNormalization", "", mvn_infer, mvn_run, false},
+    {"BatchNormalization", "", batchnorm_infer, batchnorm_run, false, false},
+    {"InstanceNormalization", "", instancenorm_infer, instancenorm_run, false, false},
+    {"LRN", "", lrn_infer, lrn_run, false, false},
+    {"LayerNormalization", "", layernorm_infer, layernorm_run, false, false},
+    {"MeanVarianceNormalization", "", mvn_infer, mvn_run, false, false},
     {0},
 };

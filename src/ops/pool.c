@@ -281,11 +281,11 @@ static lg_status global_pool_run(const lg_node *node, lg_tensor *const *in, lg_t
 }
 
 const lg_op_def lg_ops_pool[] = {
-    {"MaxPool", "", pool_infer, pool_run, false},
-    {"AveragePool", "", pool_infer, pool_run, false},
-    {"LpPool", "", pool_infer, pool_run, false},
-    {"GlobalAveragePool", "", global_pool_infer, global_pool_run, false},
-    {"GlobalMaxPool", "", global_pool_infer, global_pool_run, false},
-    {"GlobalLpPool", "", global_pool_infer, global_pool_run, false},
+    {"MaxPool", "", pool_infer, pool_run, false, false},
+    {"AveragePool", "", pool_infer, pool_run, false, false},
+    {"LpPool", "", pool_infer, pool_run, false, false},
+    {"GlobalAveragePool", "", global_pool_infer, global_pool_run, false, false},
+    {"GlobalMaxPool", "", global_pool_infer, global_pool_run, false, false},
+    {"GlobalLpPool", "", global_pool_infer, global_pool_run, false, false},
     {0},
 };

@@ -125,8 +125,8 @@ static lg_status softmax_run(const lg_node *node, lg_tensor *const *in, lg_tenso
 }
 
 const lg_op_def lg_ops_softmax[] = {
-    {"Softmax", "", softmax_infer, softmax_run, false},
-    {"LogSoftmax", "", softmax_infer, softmax_run, false},
-    {"Hardmax", "", softmax_infer, softmax_run, false},
+    {"Softmax", "", softmax_infer, softmax_run, false, false},
+    {"LogSoftmax", "", softmax_infer, softmax_run, false, false},
+    {"Hardmax", "", softmax_infer, softmax_run, false, false},
     {0},
 };
