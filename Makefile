@@ -33,7 +33,7 @@ test-release: build
 
 test-asan:
 	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLEDGE_SANITIZE=ON \
-	  -DLEDGE_NETWORK_TESTS=OFF $(CMAKE_FLAGS) >/dev/null
+	  $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ctest -j $(JOBS) --output-on-failure
 
