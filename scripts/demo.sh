@@ -16,8 +16,9 @@
 #
 # Usage: scripts/demo.sh [LEDGE_BINARY]   (`make demo` passes build/bin/ledge)
 # Environment: LEDGE (the ledge binary, if not given as the argument; default
-# build/bin/ledge, built if missing), LEDGE_CACHE (default .cache/networks), LEDGE_DEMO_IMAGE (another
-# photo to classify), LEDGE_DEMO_MODEL (another network of export_models.py).
+# build/bin/ledge, built if missing), LEDGE_CACHE (default .cache/networks),
+# LEDGE_DEMO_IMAGE (another photo to classify), LEDGE_DEMO_MODEL (another
+# network of export_models.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
