@@ -58,6 +58,7 @@ typedef struct resize_params {
 static bool is_upsample(const lg_node *node) { return !strcmp(node->op_type, "Upsample"); }
 
 static lg_status parse_mode(const lg_node *node, resize_params *p) {
+  memset(p, 0, sizeof *p);
   const char *mode = lg_attr_string(node, "mode", "nearest");
   if (!strcmp(mode, "nearest")) p->mode = MODE_NEAREST;
   else if (!strcmp(mode, "linear") || !strcmp(mode, "bilinear")) p->mode = MODE_LINEAR;
@@ -132,6 +133,9 @@ static lg_status parse_sizes(const lg_node *node, lg_tensor *const *in, resize_p
   if (modern && !scales == !sizes)
     return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': exactly one of scales and sizes "
                     "must be given", node->op_type, node->name);
+  if (!modern && !scales && !(is_upsample(node) && node->opset < 9))
+    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': scales is empty", node->op_type,
+                    node->name);
   if (scales) {
     LG_TRY(lg_require_const(node, scales, modern ? 2 : 1));
     if (lg_tensor_count(scales) != rank || (scales->dtype != LEDGE_FLOAT32 &&
@@ -477,7 +481,7 @@ static lg_status resize_run(const lg_node *node, lg_tensor *const *in, lg_tensor
 }
 
 const lg_op_def lg_ops_resize[] = {
-    {"Resize", "", resize_infer, resize_run, false},
-    {"Upsample", "", resize_infer, resize_run, false},
+    {.name = "Resize", .domain = "", .infer = resize_infer, .run = resize_run},
+    {.name = "Upsample", .domain = "", .infer = resize_infer, .run = resize_run},
     {0},
 };
