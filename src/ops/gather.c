@@ -51,7 +51,8 @@ static lg_status index_error(const lg_node *node, int64_t idx, int64_t dim) {
 }
 
 static lg_status get_axis(const lg_node *node, int rank, int *axis) {
-  int64_t a = lg_attr_int(node, "axis", 0);
+  /* OneHot counts its default axis from the end; the others from the start. */
+  int64_t a = lg_attr_int(node, "axis", !strcmp(node->op_type, "OneHot") ? -1 : 0);
   if (!lg_normalize_axis(a, rank, axis))
     return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': axis %lld out of range for rank %d",
                     node->op_type, node->name, (long long)a, rank);
@@ -447,12 +448,130 @@ static lg_status scatter_nd_run(const lg_node *node, lg_tensor *const *in, lg_te
   return LEDGE_OK;
 }
 
+/* ---- Compress ----
+ * Keeps the slices along axis (or the elements of the flattened input)
+ * whose condition entry is true. The output size depends on the condition's
+ * values, so the condition must be known at plan time. */
+
+static lg_status compress_plan(const lg_node *node, lg_tensor *const *in, int *axis,
+                               int64_t *kept) {
+  LG_TRY(need_input(node, in, 0));
+  LG_TRY(need_input(node, in, 1));
+  LG_TRY(lg_require_const(node, in[1], 1));
+  const lg_tensor *x = in[0], *cond = in[1];
+  *axis = -1;
+  if (lg_attr_find(node, "axis")) LG_TRY(get_axis(node, x->rank, axis));
+  int64_t dim = *axis < 0 ? lg_tensor_count(x) : x->dims[*axis];
+  int64_t n = lg_tensor_count(cond);
+  if (cond->rank != 1 || n > dim)
+    return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': condition must be 1-D and no longer than "
+                    "the axis (%lld)", node->op_type, node->name, (long long)dim);
+  *kept = 0;
+  for (int64_t i = 0; i < n; i++) *kept += lg_tensor_get_int(cond, i) != 0;
+  return LEDGE_OK;
+}
+
+static lg_status compress_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
+  int axis = -1;
+  int64_t kept = 0;
+  LG_TRY(compress_plan(node, in, &axis, &kept));
+  int64_t dims[LEDGE_MAX_RANK];
+  int rank = 1;
+  dims[0] = kept;
+  if (axis >= 0) {
+    rank = in[0]->rank;
+    memcpy(dims, in[0]->dims, sizeof dims);
+    dims[axis] = kept;
+  }
+  out[0]->dtype = in[0]->dtype;
+  lg_tensor_set_shape(out[0], rank, dims);
+  return LEDGE_OK;
+}
+
+static lg_status compress_run(const lg_node *node, lg_tensor *const *in, lg_tensor *const *out,
+                              const lg_exec *exec) {
+  int axis = -1;
+  int64_t kept = 0;
+  LG_TRY(compress_plan(node, in, &axis, &kept));
+  const lg_tensor *x = in[0], *cond = in[1];
+  size_t elem = ledge_dtype_size(x->dtype);
+  int64_t outer = 1, dim = lg_tensor_count(x), inner = 1;
+  if (axis >= 0) {
+    outer = lg_shape_count(axis, x->dims);
+    dim = x->dims[axis];
+    inner = lg_shape_count(x->rank - axis - 1, x->dims + axis + 1);
+  }
+  size_t block = (size_t)inner * elem;
+  int64_t n = lg_tensor_count(cond);
+  char *dst = out[0]->data;
+  for (int64_t o = 0; o < outer; o++)
+    for (int64_t i = 0; i < n; i++)
+      if (lg_tensor_get_int(cond, i)) {
+        memcpy(dst, (const char *)x->data + (size_t)(o * dim + i) * block, block);
+        dst += block;
+      }
+  return LEDGE_OK;
+}
+
+/* ---- OneHot ---- */
+
+static lg_status onehot_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
+  for (int i = 0; i < 3; i++) LG_TRY(need_input(node, in, i));
+  LG_TRY(lg_require_const(node, in[1], 1));
+  if (lg_tensor_count(in[1]) != 1 || lg_tensor_count(in[2]) != 2)
+    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': depth must be one value and "
+                    "values two", node->op_type, node->name);
+  double depth_f = lg_tensor_get_double(in[1], 0);
+  if (!(depth_f >= 1) || depth_f > (double)MAX_TENSOR_BYTES)
+    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': invalid depth %g", node->op_type,
+                    node->name, depth_f);
+  int rank = in[0]->rank + 1, axis;
+  if (rank > LEDGE_MAX_RANK)
+    return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': output rank too large", node->op_type,
+                    node->name);
+  LG_TRY(get_axis(node, rank, &axis));
+  int64_t dims[LEDGE_MAX_RANK];
+  for (int i = 0, j = 0; i < rank; i++) dims[i] = i == axis ? (int64_t)depth_f : in[0]->dims[j++];
+  int64_t count = lg_shape_count(rank, dims);
+  if (count < 0 || count > MAX_TENSOR_BYTES / (int64_t)ledge_dtype_size(in[2]->dtype))
+    return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': output too large", node->op_type, node->name);
+  out[0]->dtype = in[2]->dtype;
+  lg_tensor_set_shape(out[0], rank, dims);
+  return LEDGE_OK;
+}
+
+static lg_status onehot_run(const lg_node *node, lg_tensor *const *in, lg_tensor *const *out,
+                            const lg_exec *exec) {
+  int rank = out[0]->rank, axis;
+  LG_TRY(get_axis(node, rank, &axis));
+  int64_t depth = out[0]->dims[axis];
+  int64_t outer = lg_shape_count(axis, out[0]->dims);
+  int64_t inner = lg_shape_count(rank - axis - 1, out[0]->dims + axis + 1);
+  size_t elem = ledge_dtype_size(out[0]->dtype);
+  const char *off_value = in[2]->data, *on_value = (const char *)in[2]->data + elem;
+  char *dst = out[0]->data;
+  for (int64_t o = 0; o < outer; o++)
+    for (int64_t d = 0; d < depth; d++)
+      for (int64_t i = 0; i < inner; i++) {
+        /* Indices may be of any numeric type; fractional ones truncate. */
+        double v = lg_tensor_get_double(in[0], o * inner + i);
+        int64_t idx = (v < 0 ? (int64_t)v + depth : (int64_t)v);
+        memcpy(dst, idx == d ? on_value : off_value, elem);
+        dst += elem;
+      }
+  return LEDGE_OK;
+}
+
 const lg_op_def lg_ops_gather[] = {
-    {"Gather", "", gather_infer, gather_run, false},
-    {"GatherElements", "", gather_elements_infer, gather_elements_run, false},
-    {"GatherND", "", gather_nd_infer, gather_nd_run, false},
-    {"ScatterElements", "", scatter_elements_infer, scatter_elements_run, false},
-    {"Scatter", "", scatter_elements_infer, scatter_elements_run, false},
-    {"ScatterND", "", scatter_nd_infer, scatter_nd_run, false},
+    {.name = "Gather", .domain = "", .infer = gather_infer, .run = gather_run},
+    {.name = "GatherElements", .domain = "",
+     .infer = gather_elements_infer, .run = gather_elements_run},
+    {.name = "GatherND", .domain = "", .infer = gather_nd_infer, .run = gather_nd_run},
+    {.name = "ScatterElements", .domain = "",
+     .infer = scatter_elements_infer, .run = scatter_elements_run},
+    {.name = "Scatter", .domain = "", .infer = scatter_elements_infer, .run = scatter_elements_run},
+    {.name = "ScatterND", .domain = "", .infer = scatter_nd_infer, .run = scatter_nd_run},
+    {.name = "Compress", .domain = "", .infer = compress_infer, .run = compress_run},
+    {.name = "OneHot", .domain = "", .infer = onehot_infer, .run = onehot_run},
     {0},
 };

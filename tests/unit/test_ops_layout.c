@@ -579,6 +579,99 @@ static void test_resize(void) {
   CHECK(call_op(&c, false) == LEDGE_ERR_INVALID_ARGUMENT);
 }
 
+/* ---- Hostile inputs ----
+ * Random small shapes and random (often invalid) integer and float inputs
+ * for every operator: each call must either fail with an error or produce
+ * its output without touching memory outside the tensors (the sanitizer
+ * build checks the latter). Deterministic, so a failure reproduces. */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static int64_t rnd(int64_t lo, int64_t hi) { /* inclusive */
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 7;
+  rng_state ^= rng_state << 17;
+  return lo + (int64_t)(rng_state % (uint64_t)(hi - lo + 1));
+}
+
+static void test_hostile(void) {
+  static const char *const ops[] = {
+      "Reshape", "Slice", "Pad", "Gather", "Tile", "Expand", "Transpose", "Split",
+      "Resize", "DepthToSpace", "SpaceToDepth", "Squeeze", "Unsqueeze", "Range",
+      "ConstantOfShape", "GatherElements", "GatherND", "ScatterND", "ScatterElements",
+      "Trilu", "Concat", "Flatten", "Shape", "Upsample", "EyeLike", "ReverseSequence",
+      "Compress", "OneHot"};
+  static float data[4][1024];
+  static int64_t ints[4][16];
+  static float floats[16];
+  for (int k = 0; k < 1024; k++)
+    for (int j = 0; j < 4; j++) data[j][k] = (float)k;
+  for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++) {
+    int ok = 0;
+    for (int iter = 0; iter < 2000; iter++) {
+      lg_tensor t[6];
+      int64_t dims[6][LEDGE_MAX_RANK];
+      op_call c = {.op = ops[o], .opset = (int)rnd(7, 18)};
+      c.n_in = (int)rnd(1, 5);
+      for (int i = 0; i < c.n_in; i++) {
+        int rank = (int)rnd(0, 4);
+        for (int d = 0; d < rank; d++) dims[i][d] = rnd(0, 4);
+        if (i == 0 || rnd(0, 3) == 0) {
+          t[i] = tensor(LEDGE_FLOAT32, rank, dims[i], data[i % 4]);
+        } else {
+          /* A short integer list (shape-like), or random floats for scales. */
+          int64_t n = rnd(0, 8);
+          int64_t one[1] = {n};
+          for (int j = 0; j < 16; j++) {
+            ints[i % 4][j] = rnd(-3, 5);
+            floats[j] = (float)rnd(-2, 8) / 2.0f;
+          }
+          bool as_float = !strcmp(ops[o], "Resize") && rnd(0, 1);
+          t[i] = tensor(as_float ? LEDGE_FLOAT32 : LEDGE_INT64, rnd(0, 2) ? 1 : 0, one,
+                        as_float ? (void *)floats : (void *)ints[i % 4]);
+          if (t[i].rank == 0) t[i].dims[0] = 0;
+          if (t[i].rank == 0 && !as_float) ints[i % 4][0] = rnd(-3, 3);
+        }
+        c.in[i] = rnd(0, 9) ? &t[i] : NULL;
+      }
+      c.in[0] = &t[0];
+      /* Shape the inputs some operators need, so that their run is reached. */
+      static int64_t index_data[1024];
+      for (int j = 0; j < 1024; j++) index_data[j] = rnd(-5, 5);
+      if (!strcmp(ops[o], "Range")) {
+        bool f = rnd(0, 1);
+        c.n_in = 3;
+        for (int i = 0; i < 3; i++) {
+          t[i] = tensor(f ? LEDGE_FLOAT32 : LEDGE_INT64, 0, NULL,
+                        f ? (void *)&floats[i] : (void *)&ints[i][0]);
+          c.in[i] = &t[i];
+        }
+      } else if (strstr(ops[o], "Scatter") || strstr(ops[o], "GatherElements") ||
+                 strstr(ops[o], "GatherND")) {
+        t[1] = tensor(LEDGE_INT64, t[0].rank, t[0].dims, index_data);
+        if (t[0].rank > 0 && rnd(0, 1)) t[1].dims[t[0].rank - 1] = rnd(1, 3);
+        t[2] = tensor(LEDGE_FLOAT32, t[1].rank, t[1].dims, data[2]);
+        if (strstr(ops[o], "ND") && t[1].rank > 0) t[2].rank = t[1].rank - 1;
+        c.in[1] = &t[1];
+        c.in[2] = &t[2];
+        c.n_in = 3;
+      }
+      lg_attr attrs[4];
+      int64_t list[4] = {rnd(-4, 4), rnd(-4, 4), rnd(-4, 4), rnd(-4, 4)};
+      attrs[0] = attr_int("axis", rnd(-5, 5));
+      attrs[1] = attr_ints(rnd(0, 1) ? "perm" : "axes", list, (int)rnd(0, 4));
+      attrs[2] = attr_int("blocksize", rnd(-1, 3));
+      static const char *const modes[] = {"linear", "reflect", "edge", "nearest", "cubic", "CRD"};
+      attrs[3] = attr_string("mode", modes[rnd(0, 5)]);
+      c.attrs = attrs;
+      c.n_attrs = (int)rnd(0, 4);
+      c.n_out = (int)rnd(1, 3);
+      ok += call_op(&c, true) == LEDGE_OK;
+      free_outputs(&c);
+    }
+    if (getenv("LEDGE_TEST_VERBOSE")) printf("hostile %s: %d of 2000 ran\n", ops[o], ok);
+  }
+}
+
 int main(void) {
   for (int i = 0; i < 64; i++) {
     iota_f[i] = (float)i;
@@ -595,6 +688,7 @@ int main(void) {
   test_gather();
   test_pad();
   test_resize();
+  test_hostile();
   if (failures) {
     fprintf(stderr, "%d check(s) failed\n", failures);
     return 1;
