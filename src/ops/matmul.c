@@ -82,7 +82,12 @@ __attribute__((target("avx2,fma"))) static inline vec8 load8(const float *p) {
   return v;
 }
 
-__attribute__((target("avx2,fma"), optimize("fp-contract=fast"))) static void micro_tile_6x16_avx2(
+#if defined(__clang__)
+#define LG_FP_CONTRACT /* clang contracts a*b+c into FMA under target("fma") by default */
+#else
+#define LG_FP_CONTRACT , optimize("fp-contract=fast")
+#endif
+__attribute__((target("avx2,fma") LG_FP_CONTRACT)) static void micro_tile_6x16_avx2(
     int64_t kc, const float *a, int64_t ars, int64_t acs, const float *b, int64_t ldb, float *c,
     int64_t ldc, float alpha) {
   vec8 acc[6][2];
