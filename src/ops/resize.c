@@ -368,6 +368,55 @@ static inline void store(ledge_dtype dtype, void *base, int64_t i, double v) {
   else ((float *)base)[i] = (float)v;
 }
 
+/* Most outer-axis tap combinations a row gathers on the fast path (a 2-D
+ * cubic resize needs 4, a 3-D one 16); more falls back to the slow path. */
+#define MAX_ROW_COMBOS 256
+
+/* One output row of nearest resizing: the outer axes fix a base offset, the
+ * last axis picks one element per output. */
+static void nearest_row(const resize_job *job, const int64_t *idx, int64_t out_base) {
+  const resize_params *p = job->p;
+  int rank = p->rank;
+  size_t elem = ledge_dtype_size(job->x->dtype);
+  const axis_table *last = &job->axes[rank - 1];
+  int64_t row = p->out_dims[rank - 1], last_stride = job->in_stride[rank - 1];
+  int64_t base = 0;
+  for (int i = 0; i < rank - 1; i++)
+    base += job->axes[i].index[idx[i] * MAX_TAPS] * job->in_stride[i];
+  if (elem == 4) {
+    const uint32_t *src = (const uint32_t *)job->x->data + base;
+    uint32_t *dst = (uint32_t *)job->y->data + out_base;
+    for (int64_t o = 0; o < row; o++) dst[o] = src[last->index[o * MAX_TAPS] * last_stride];
+    return;
+  }
+  const char *src = (const char *)job->x->data + base * (int64_t)elem;
+  char *dst = (char *)job->y->data + out_base * (int64_t)elem;
+  for (int64_t o = 0; o < row; o++)
+    memcpy(dst + o * (int64_t)elem, src + last->index[o * MAX_TAPS] * last_stride * (int64_t)elem,
+           elem);
+}
+
+/* Lists the (offset, weight) pairs of the outer axes' taps for one row;
+ * returns their number, or -1 if there are more than max. */
+static int row_combos(const resize_job *job, const int64_t *idx, int64_t *off, double *w,
+                      int max) {
+  int rank = job->p->rank, n = 1;
+  off[0] = 0;
+  w[0] = 1.0;
+  for (int i = 0; i < rank - 1; i++) {
+    const axis_table *t = &job->axes[i];
+    if (n * t->taps > max) return -1;
+    /* Expand every existing combination by this axis's taps, in place from the back. */
+    for (int c = n - 1; c >= 0; c--)
+      for (int k = t->taps - 1; k >= 0; k--) {
+        off[c * t->taps + k] = off[c] + t->index[idx[i] * MAX_TAPS + k] * job->in_stride[i];
+        w[c * t->taps + k] = w[c] * t->weight[idx[i] * MAX_TAPS + k];
+      }
+    n *= t->taps;
+  }
+  return n;
+}
+
 /* Computes output rows [begin, end); a row is one run of the last axis. */
 static void resize_rows(void *ctx, int64_t begin, int64_t end) {
   const resize_job *job = ctx;
@@ -383,61 +432,94 @@ static void resize_rows(void *ctx, int64_t begin, int64_t end) {
     rest /= p->out_dims[i];
   }
   const axis_table *last = &job->axes[rank - 1];
+  int64_t last_stride = job->in_stride[rank - 1];
+  int64_t combo_off[MAX_ROW_COMBOS];
+  double combo_w[MAX_ROW_COMBOS];
   for (int64_t r = begin; r < end; r++) {
     int64_t out_base = r * row;
-    bool outside = false;
+    bool outside = false, any_outside = false;
     for (int i = 0; i < rank - 1; i++) outside |= job->axes[i].outside[idx[i]] != 0;
-    /* Enumerate the taps of the outer axes: a counter over their tap counts. */
-    int64_t tap[LEDGE_MAX_RANK] = {0};
-    for (int64_t o = 0; o < row; o++) {
-      bool out_o = outside || last->outside[o];
-      if (p->mode == MODE_NEAREST && !out_o) {
-        int64_t off = last->index[o * MAX_TAPS] * job->in_stride[rank - 1];
-        for (int i = 0; i < rank - 1; i++)
-          off += job->axes[i].index[idx[i] * MAX_TAPS] * job->in_stride[i];
-        memcpy((char *)job->y->data + (out_base + o) * (int64_t)elem,
-               (const char *)job->x->data + off * (int64_t)elem, elem);
-        continue;
-      }
-      if (out_o) {
-        if (p->mode == MODE_NEAREST) {
-          /* Only float dtypes reach here with an extrapolation value that
-           * matters; integers get it truncated. */
-          if (dtype == LEDGE_FLOAT32 || dtype == LEDGE_FLOAT64)
-            store(dtype, job->y->data, out_base + o, p->extrapolation);
-          else
-            memset((char *)job->y->data + (out_base + o) * (int64_t)elem, 0, elem);
-        } else {
+    for (int64_t o = 0; o < row && !any_outside; o++) any_outside = last->outside[o] != 0;
+    int n_combos = -1;
+    if (p->mode == MODE_NEAREST && !outside && !any_outside) {
+      nearest_row(job, idx, out_base);
+    } else if (p->mode != MODE_NEAREST && !outside &&
+               (n_combos = row_combos(job, idx, combo_off, combo_w, MAX_ROW_COMBOS)) > 0) {
+      /* Fast path: the row's outer taps are fixed; each output adds its last-axis taps. */
+      int taps = last->taps;
+      for (int64_t o = 0; o < row; o++) {
+        if (last->outside[o]) {
           store(dtype, job->y->data, out_base + o, p->extrapolation);
+          continue;
         }
-        continue;
-      }
-      double sum = 0.0;
-      for (int i = 0; i < rank - 1; i++) tap[i] = 0;
-      for (;;) {
-        double w = 1.0;
-        int64_t off = 0;
-        for (int i = 0; i < rank - 1; i++) {
-          const axis_table *t = &job->axes[i];
-          w *= t->weight[idx[i] * MAX_TAPS + tap[i]];
-          off += t->index[idx[i] * MAX_TAPS + tap[i]] * job->in_stride[i];
-        }
-        if (w != 0.0) {
-          for (int k = 0; k < last->taps; k++) {
-            double wk = last->weight[o * MAX_TAPS + k];
-            if (wk != 0.0)
-              sum += w * wk * load(dtype, job->x->data,
-                                   off + last->index[o * MAX_TAPS + k] * job->in_stride[rank - 1]);
+        const int64_t *li = last->index + o * MAX_TAPS;
+        const double *lw = last->weight + o * MAX_TAPS;
+        double sum = 0.0;
+        if (dtype == LEDGE_FLOAT32) {
+          const float *x = job->x->data;
+          for (int c = 0; c < n_combos; c++) {
+            const float *src = x + combo_off[c];
+            double part = 0.0;
+            for (int k = 0; k < taps; k++) part += lw[k] * src[li[k] * last_stride];
+            sum += combo_w[c] * part;
+          }
+        } else {
+          for (int c = 0; c < n_combos; c++) {
+            double part = 0.0;
+            for (int k = 0; k < taps; k++)
+              part += lw[k] * load(dtype, job->x->data, combo_off[c] + li[k] * last_stride);
+            sum += combo_w[c] * part;
           }
         }
-        int i = rank - 2;
-        for (; i >= 0; i--) {
-          if (++tap[i] < job->axes[i].taps) break;
-          tap[i] = 0;
-        }
-        if (i < 0) break;
+        store(dtype, job->y->data, out_base + o, sum);
       }
-      store(dtype, job->y->data, out_base + o, sum);
+    } else {
+      /* General path: extrapolated rows, nearest with extrapolation, huge tap counts. */
+      int64_t tap[LEDGE_MAX_RANK] = {0};
+      for (int64_t o = 0; o < row; o++) {
+        bool out_o = outside || last->outside[o];
+        if (out_o) {
+          if (dtype == LEDGE_FLOAT32 || dtype == LEDGE_FLOAT64)
+            store(dtype, job->y->data, out_base + o, p->extrapolation);
+          else /* integers (nearest only) extrapolate with zero */
+            memset((char *)job->y->data + (out_base + o) * (int64_t)elem, 0, elem);
+          continue;
+        }
+        if (p->mode == MODE_NEAREST) {
+          int64_t off = last->index[o * MAX_TAPS] * last_stride;
+          for (int i = 0; i < rank - 1; i++)
+            off += job->axes[i].index[idx[i] * MAX_TAPS] * job->in_stride[i];
+          memcpy((char *)job->y->data + (out_base + o) * (int64_t)elem,
+                 (const char *)job->x->data + off * (int64_t)elem, elem);
+          continue;
+        }
+        double sum = 0.0;
+        for (int i = 0; i < rank - 1; i++) tap[i] = 0;
+        for (;;) {
+          double w = 1.0;
+          int64_t off = 0;
+          for (int i = 0; i < rank - 1; i++) {
+            const axis_table *t = &job->axes[i];
+            w *= t->weight[idx[i] * MAX_TAPS + tap[i]];
+            off += t->index[idx[i] * MAX_TAPS + tap[i]] * job->in_stride[i];
+          }
+          if (w != 0.0) {
+            for (int k = 0; k < last->taps; k++) {
+              double wk = last->weight[o * MAX_TAPS + k];
+              if (wk != 0.0)
+                sum += w * wk *
+                       load(dtype, job->x->data, off + last->index[o * MAX_TAPS + k] * last_stride);
+            }
+          }
+          int i = rank - 2;
+          for (; i >= 0; i--) {
+            if (++tap[i] < job->axes[i].taps) break;
+            tap[i] = 0;
+          }
+          if (i < 0) break;
+        }
+        store(dtype, job->y->data, out_base + o, sum);
+      }
     }
     for (int i = rank - 2; i >= 0; i--) {
       if (++idx[i] < p->out_dims[i]) break;
