@@ -227,6 +227,6 @@ static lg_status pad_run(const lg_node *node, lg_tensor *const *in, lg_tensor *c
 }
 
 const lg_op_def lg_ops_pad[] = {
-    {"Pad", "", pad_infer, pad_run, false},
+    {.name = "Pad", .domain = "", .infer = pad_infer, .run = pad_run},
     {0},
 };
