@@ -14,6 +14,14 @@
 
 #define MAX_TENSOR_BYTES ((int64_t)1 << 40)
 
+/* Every operator here writes output 0; a node that omits it is malformed. */
+static lg_status need_output(const lg_node *node, lg_tensor *const *out) {
+  if (node->n_out < 1 || !out[0])
+    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': output 0 is missing",
+                    node->op_type, node->name);
+  return LEDGE_OK;
+}
+
 static lg_status need_input(const lg_node *node, lg_tensor *const *in, int i) {
   if (i >= node->n_in || !in[i])
     return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': input %d is missing",
@@ -70,6 +78,7 @@ static void contiguous_strides(int rank, const int64_t *dims, int64_t *stride) {
 /* ---- Gather ---- */
 
 static lg_status gather_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
+  LG_TRY(need_output(node, out));
   LG_TRY(need_input(node, in, 0));
   LG_TRY(need_input(node, in, 1));
   LG_TRY(check_indices(node, in[1], 1));
@@ -129,6 +138,7 @@ static lg_status gather_run(const lg_node *node, lg_tensor *const *in, lg_tensor
 
 static lg_status gather_elements_infer(lg_node *node, lg_tensor *const *in,
                                        lg_tensor *const *out) {
+  LG_TRY(need_output(node, out));
   LG_TRY(need_input(node, in, 0));
   LG_TRY(need_input(node, in, 1));
   LG_TRY(check_indices(node, in[1], 1));
@@ -199,6 +209,7 @@ static lg_status gather_elements_run(const lg_node *node, lg_tensor *const *in,
 /* ---- GatherND ---- */
 
 static lg_status gather_nd_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
+  LG_TRY(need_output(node, out));
   LG_TRY(need_input(node, in, 0));
   LG_TRY(need_input(node, in, 1));
   if (in[1]->dtype != LEDGE_INT64)
@@ -346,6 +357,7 @@ static void reduce_element(reduction red, ledge_dtype dtype, size_t elem, char *
 
 static lg_status scatter_elements_infer(lg_node *node, lg_tensor *const *in,
                                         lg_tensor *const *out) {
+  LG_TRY(need_output(node, out));
   for (int i = 0; i < 3; i++) LG_TRY(need_input(node, in, i));
   LG_TRY(check_indices(node, in[1], 1));
   int axis;
@@ -394,6 +406,7 @@ static lg_status scatter_elements_run(const lg_node *node, lg_tensor *const *in,
 /* ---- ScatterND ---- */
 
 static lg_status scatter_nd_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
+  LG_TRY(need_output(node, out));
   for (int i = 0; i < 3; i++) LG_TRY(need_input(node, in, i));
   if (in[1]->dtype != LEDGE_INT64)
     return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': indices must be int64", node->op_type,
@@ -472,6 +485,7 @@ static lg_status compress_plan(const lg_node *node, lg_tensor *const *in, int *a
 }
 
 static lg_status compress_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
+  LG_TRY(need_output(node, out));
   int axis = -1;
   int64_t kept = 0;
   LG_TRY(compress_plan(node, in, &axis, &kept));
@@ -516,6 +530,7 @@ static lg_status compress_run(const lg_node *node, lg_tensor *const *in, lg_tens
 /* ---- OneHot ---- */
 
 static lg_status onehot_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
+  LG_TRY(need_output(node, out));
   for (int i = 0; i < 3; i++) LG_TRY(need_input(node, in, i));
   LG_TRY(lg_require_const(node, in[1], 1));
   if (lg_tensor_count(in[1]) != 1 || lg_tensor_count(in[2]) != 2)

@@ -11,6 +11,14 @@
 #include "ops/op.h"
 
 #define MAX_TENSOR_BYTES ((int64_t)1 << 40)
+
+/* Every operator here writes output 0; a node that omits it is malformed. */
+static lg_status need_output(const lg_node *node, lg_tensor *const *out) {
+  if (node->n_out < 1 || !out[0])
+    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': output 0 is missing",
+                    node->op_type, node->name);
+  return LEDGE_OK;
+}
 /* Below this many elements a copy is not worth waking the thread pool. */
 #define PARALLEL_MIN_ELEMENTS ((int64_t)1 << 16)
 
@@ -194,6 +202,7 @@ static lg_status transpose_perm(const lg_node *node, int rank, int *perm) {
 }
 
 static lg_status transpose_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
+  LG_TRY(need_output(node, out));
   LG_TRY(need_input(node, in, 0));
   int perm[LEDGE_MAX_RANK];
   LG_TRY(transpose_perm(node, in[0]->rank, perm));
@@ -219,6 +228,7 @@ static lg_status transpose_run(const lg_node *node, lg_tensor *const *in, lg_ten
 /* ---- Concat ---- */
 
 static lg_status concat_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
+  LG_TRY(need_output(node, out));
   if (node->n_in < 1) return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': no inputs",
                                       node->op_type, node->name);
   LG_TRY(need_input(node, in, 0));
@@ -432,6 +442,7 @@ static lg_status slice_plan(const lg_node *node, lg_tensor *const *in, int64_t *
 }
 
 static lg_status slice_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
+  LG_TRY(need_output(node, out));
   LG_TRY(need_input(node, in, 0));
   int64_t first[LEDGE_MAX_RANK], step[LEDGE_MAX_RANK], dims[LEDGE_MAX_RANK];
   LG_TRY(slice_plan(node, in, first, step, dims));
@@ -477,6 +488,7 @@ static lg_status tile_repeats(const lg_node *node, lg_tensor *const *in, int64_t
 }
 
 static lg_status tile_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
+  LG_TRY(need_output(node, out));
   LG_TRY(need_input(node, in, 0));
   int64_t repeats[LEDGE_MAX_RANK], dims[LEDGE_MAX_RANK];
   LG_TRY(tile_repeats(node, in, repeats));
@@ -544,6 +556,7 @@ static lg_status blocks_check(const lg_node *node, lg_tensor *const *in, int64_t
 
 static lg_status depth_to_space_infer(lg_node *node, lg_tensor *const *in,
                                       lg_tensor *const *out) {
+  LG_TRY(need_output(node, out));
   int64_t b = 0;
   LG_TRY(blocks_check(node, in, &b));
   const char *mode = lg_attr_string(node, "mode", "DCR");
@@ -589,6 +602,7 @@ static lg_status depth_to_space_run(const lg_node *node, lg_tensor *const *in,
 
 static lg_status space_to_depth_infer(lg_node *node, lg_tensor *const *in,
                                       lg_tensor *const *out) {
+  LG_TRY(need_output(node, out));
   int64_t b = 0;
   LG_TRY(blocks_check(node, in, &b));
   const int64_t *d = in[0]->dims;
@@ -620,6 +634,7 @@ static lg_status space_to_depth_run(const lg_node *node, lg_tensor *const *in,
  * diagonal k (an optional input, read at run, so it may be computed). */
 
 static lg_status trilu_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
+  LG_TRY(need_output(node, out));
   LG_TRY(need_input(node, in, 0));
   if (in[0]->rank < 2)
     return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': input must have rank >= 2, got %d",
@@ -678,6 +693,7 @@ static lg_status reverse_sequence_axes(const lg_node *node, const lg_tensor *x, 
 
 static lg_status reverse_sequence_infer(lg_node *node, lg_tensor *const *in,
                                         lg_tensor *const *out) {
+  LG_TRY(need_output(node, out));
   LG_TRY(need_input(node, in, 0));
   LG_TRY(need_input(node, in, 1));
   int t = 0, b = 1;

@@ -12,6 +12,14 @@
 
 #define MAX_TENSOR_BYTES ((int64_t)1 << 40)
 
+/* Every operator here writes output 0; a node that omits it is malformed. */
+static lg_status need_output(const lg_node *node, lg_tensor *const *out) {
+  if (node->n_out < 1 || !out[0])
+    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': output 0 is missing",
+                    node->op_type, node->name);
+  return LEDGE_OK;
+}
+
 typedef enum pad_mode { PAD_CONSTANT, PAD_REFLECT, PAD_EDGE, PAD_WRAP } pad_mode;
 
 /* What infer and run both need: the mode and the per-axis pads. */
@@ -102,6 +110,7 @@ static lg_status pad_make_plan(const lg_node *node, lg_tensor *const *in, pad_pl
 }
 
 static lg_status pad_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
+  LG_TRY(need_output(node, out));
   pad_plan plan;
   LG_TRY(pad_make_plan(node, in, &plan));
   if (node->opset >= 11 && node->n_in > 2 && in[2]) {

@@ -19,6 +19,14 @@
 #include "ops/op.h"
 
 #define MAX_TENSOR_BYTES ((int64_t)1 << 40)
+
+/* Every operator here writes output 0; a node that omits it is malformed. */
+static lg_status need_output(const lg_node *node, lg_tensor *const *out) {
+  if (node->n_out < 1 || !out[0])
+    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': output 0 is missing",
+                    node->op_type, node->name);
+  return LEDGE_OK;
+}
 #define MAX_TAPS 4
 
 typedef enum resize_mode { MODE_NEAREST, MODE_LINEAR, MODE_CUBIC } resize_mode;
@@ -196,6 +204,7 @@ static size_t axis_table_bytes(int64_t out_dim) {
 }
 
 static lg_status resize_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
+  LG_TRY(need_output(node, out));
   if (node->n_in < 1 || !in[0])
     return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': input X is missing",
                     node->op_type, node->name);

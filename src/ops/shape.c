@@ -17,6 +17,14 @@
  * overflow when shapes come from hostile files. */
 #define MAX_TENSOR_BYTES ((int64_t)1 << 40)
 
+/* Every operator here writes output 0; a node that omits it is malformed. */
+static lg_status need_output(const lg_node *node, lg_tensor *const *out) {
+  if (node->n_out < 1 || !out[0])
+    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': output 0 is missing",
+                    node->op_type, node->name);
+  return LEDGE_OK;
+}
+
 /* Fails unless the shape is valid (non-negative dims, rank within limits) and
  * its byte size is sane. */
 static lg_status check_shape(const lg_node *node, int rank, const int64_t *dims,
@@ -103,6 +111,7 @@ static void shape_range(const lg_node *node, int rank, int *start, int *end) {
 }
 
 static lg_status shape_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
+  LG_TRY(need_output(node, out));
   LG_TRY(need_input(node, in, 0));
   int start, end;
   shape_range(node, in[0]->rank, &start, &end);
@@ -122,6 +131,7 @@ static lg_status shape_run(const lg_node *node, lg_tensor *const *in, lg_tensor 
 }
 
 static lg_status size_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
+  LG_TRY(need_output(node, out));
   LG_TRY(need_input(node, in, 0));
   out[0]->dtype = LEDGE_INT64;
   lg_tensor_set_shape(out[0], 0, NULL);
@@ -137,6 +147,7 @@ static lg_status size_run(const lg_node *node, lg_tensor *const *in, lg_tensor *
 /* ---- Reshape ---- */
 
 static lg_status reshape_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
+  LG_TRY(need_output(node, out));
   LG_TRY(need_input(node, in, 0));
   int64_t shape[LEDGE_MAX_RANK];
   int n = 0;
@@ -193,6 +204,7 @@ static lg_status reshape_infer(lg_node *node, lg_tensor *const *in, lg_tensor *c
 /* ---- Flatten ---- */
 
 static lg_status flatten_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
+  LG_TRY(need_output(node, out));
   LG_TRY(need_input(node, in, 0));
   int rank = in[0]->rank;
   int64_t axis = lg_attr_int(node, "axis", 1);
@@ -212,6 +224,7 @@ static lg_status flatten_infer(lg_node *node, lg_tensor *const *in, lg_tensor *c
 /* ---- Squeeze, Unsqueeze ---- */
 
 static lg_status squeeze_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
+  LG_TRY(need_output(node, out));
   LG_TRY(need_input(node, in, 0));
   int rank = in[0]->rank;
   int64_t axes[LEDGE_MAX_RANK];
@@ -242,6 +255,7 @@ static lg_status squeeze_infer(lg_node *node, lg_tensor *const *in, lg_tensor *c
 }
 
 static lg_status unsqueeze_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
+  LG_TRY(need_output(node, out));
   LG_TRY(need_input(node, in, 0));
   int64_t axes[LEDGE_MAX_RANK];
   int n;
@@ -272,6 +286,7 @@ static lg_status unsqueeze_infer(lg_node *node, lg_tensor *const *in, lg_tensor 
 /* ---- Identity, Dropout ---- */
 
 static lg_status identity_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
+  LG_TRY(need_output(node, out));
   LG_TRY(need_input(node, in, 0));
   if (ledge_dtype_size(in[0]->dtype) == 0)
     return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': dtype %s is not supported",
@@ -306,6 +321,7 @@ static lg_status dropout_check_mode(const lg_node *node, lg_tensor *const *in) {
 }
 
 static lg_status dropout_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
+  LG_TRY(need_output(node, out));
   LG_TRY(identity_infer(node, in, out));
   for (int i = 1; i < 3 && i < node->n_in; i++)
     if (in[i] && (lg_tensor_count(in[i]) != 1 || ledge_dtype_size(in[i]->dtype) == 0))
@@ -396,6 +412,7 @@ static lg_status constant_find(const lg_node *node, constant_source *src) {
 }
 
 static lg_status constant_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
+  LG_TRY(need_output(node, out));
   constant_source src;
   LG_TRY(constant_find(node, &src));
   if (src.tensor) {
@@ -436,6 +453,7 @@ static lg_status constant_run(const lg_node *node, lg_tensor *const *in, lg_tens
 
 static lg_status constant_of_shape_infer(lg_node *node, lg_tensor *const *in,
                                          lg_tensor *const *out) {
+  LG_TRY(need_output(node, out));
   LG_TRY(need_input(node, in, 0));
   LG_TRY(lg_require_const(node, in[0], 0));
   int64_t n = lg_tensor_count(in[0]);
@@ -475,6 +493,7 @@ static lg_status constant_of_shape_run(const lg_node *node, lg_tensor *const *in
 /* ---- Expand ---- */
 
 static lg_status expand_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
+  LG_TRY(need_output(node, out));
   LG_TRY(need_input(node, in, 0));
   LG_TRY(need_input(node, in, 1));
   LG_TRY(lg_require_const(node, in[1], 1));
@@ -554,6 +573,7 @@ static bool is_float_dtype(ledge_dtype d) {
 }
 
 static lg_status range_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
+  LG_TRY(need_output(node, out));
   for (int i = 0; i < 3; i++) {
     LG_TRY(need_input(node, in, i));
     LG_TRY(lg_require_const(node, in[i], i));
@@ -636,6 +656,7 @@ static lg_status range_run(const lg_node *node, lg_tensor *const *in, lg_tensor 
 /* ---- EyeLike ---- */
 
 static lg_status eyelike_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
+  LG_TRY(need_output(node, out));
   LG_TRY(need_input(node, in, 0));
   if (in[0]->rank != 2)
     return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': input must be 2-D, got rank %d",
