@@ -14,32 +14,9 @@
  */
 #include <string.h>
 
-#include "ops/op.h"
-
-/* Fails unless the node has min_in..max_in inputs and its first output is
- * present (the arrays the runtime passes hold exactly n_in and n_out entries). */
-static lg_status check_io(const lg_node *node, lg_tensor *const *out, int min_in, int max_in) {
-  if (node->n_in < min_in || node->n_in > max_in)
-    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': has %d inputs, expected %d to %d",
-                    node->op_type, node->name, node->n_in, min_in, max_in);
-  if (node->n_out < 1 || !out[0])
-    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': its first output is missing",
-                    node->op_type, node->name);
-  return LEDGE_OK;
-}
+#include "ops/nn_common.h"
 
 /* ---- Window geometry (shared with pool.c) ---- */
-
-/* Spatial geometry of a windowed operator. Always stored as 3-D: an
- * operator with n spatial dimensions uses the last n slots, and the leading
- * slots are neutral (size 1, stride 1, no padding). */
-typedef struct lg_window {
-  int n; /* spatial dimensions, 1 to 3 */
-  int64_t in[3], out[3], kernel[3], stride[3], dilation[3], pad_begin[3], pad_end[3];
-} lg_window;
-
-lg_status lg_window_init(const lg_node *node, int n, const int64_t *in_dims,
-                         const int64_t *kernel, bool ceil_mode, lg_window *w);
 
 /* Limits that keep all index arithmetic far from int64 overflow. */
 #define WINDOW_ATTR_MAX ((int64_t)1 << 31)
@@ -151,19 +128,6 @@ static int64_t window_kernel_count(const lg_window *w) {
   return w->kernel[0] * w->kernel[1] * w->kernel[2];
 }
 
-/* Declared in matmul.c, which owns the matrix multiply. */
-typedef struct lg_sgemm_args {
-  int64_t m, n, k;
-  const float *a;
-  int64_t a_row_stride, a_col_stride;
-  const float *b;
-  int64_t ldb;
-  float *c;
-  int64_t ldc;
-  float alpha;
-} lg_sgemm_args;
-void lg_sgemm(const lg_sgemm_args *g, lg_threadpool *pool);
-
 /* ---- Conv ---- */
 
 typedef struct conv_shape {
@@ -221,7 +185,7 @@ static lg_status conv_analyze(const lg_node *node, lg_tensor *const *in, conv_sh
 }
 
 static lg_status conv_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
-  LG_TRY(check_io(node, out, 2, 3));
+  LG_TRY(lg_check_io(node, out, 2, 3));
   LG_TRY(lg_check_float(node, in[0], 0));
   LG_TRY(lg_check_float(node, in[1], 1));
   if (node->n_in > 2 && in[2]) LG_TRY(lg_check_float(node, in[2], 2));
@@ -490,7 +454,7 @@ static lg_status deconv_analyze(const lg_node *node, lg_tensor *const *in, decon
 }
 
 static lg_status deconv_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
-  LG_TRY(check_io(node, out, 2, 3));
+  LG_TRY(lg_check_io(node, out, 2, 3));
   LG_TRY(lg_check_float(node, in[0], 0));
   LG_TRY(lg_check_float(node, in[1], 1));
   if (node->n_in > 2 && in[2]) LG_TRY(lg_check_float(node, in[2], 2));

@@ -44,37 +44,6 @@ static lg_status check_shape(const lg_node *node, int rank, const int64_t *dims,
   return LEDGE_OK;
 }
 
-/* Reads a 1-D list of integers from an attribute (before opset input_opset)
- * or from constant input `index`. *present says whether it was given. */
-static lg_status read_int_list(const lg_node *node, lg_tensor *const *in, int index,
-                               const char *attr, int input_opset, int64_t *vals, int *n,
-                               int max_n, bool *present) {
-  *present = false;
-  *n = 0;
-  if (node->opset < input_opset) {
-    const int64_t *a;
-    int na = lg_attr_ints(node, attr, &a);
-    if (na < 0) return LEDGE_OK;
-    if (na > max_n)
-      return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': too many %s (%d)",
-                      node->op_type, node->name, attr, na);
-    memcpy(vals, a, (size_t)na * sizeof *vals);
-    *n = na;
-    *present = true;
-    return LEDGE_OK;
-  }
-  if (index >= node->n_in || !in[index]) return LEDGE_OK;
-  LG_TRY(lg_require_const(node, in[index], index));
-  int64_t count = lg_tensor_count(in[index]);
-  if (in[index]->rank > 1 || count < 0 || count > max_n)
-    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': input %d (%s) must be a 1-D list "
-                    "of at most %d values", node->op_type, node->name, index, attr, max_n);
-  for (int64_t i = 0; i < count; i++) vals[i] = lg_tensor_get_int(in[index], i);
-  *n = (int)count;
-  *present = true;
-  return LEDGE_OK;
-}
-
 /* ---- The strided copy ----
  * dst is contiguous with shape dims[rank]; element (i0..ik) comes from
  * src + sum(i_j * stride[j]) elements (strides may be negative or zero). */
@@ -300,7 +269,7 @@ static lg_status split_sizes(const lg_node *node, lg_tensor *const *in, int axis
   if (n_out > 64)
     return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': more than 64 outputs", node->op_type,
                     node->name);
-  LG_TRY(read_int_list(node, in, 1, "split", 13, split, &n, 64, &present));
+  LG_TRY(lg_read_int_list(node, in, 1, "split", 13, split, &n, 64, &present));
   if (present && n > 0) {
     if (n != n_out)
       return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': split has %d entries for %d "
@@ -392,11 +361,11 @@ static lg_status slice_plan(const lg_node *node, lg_tensor *const *in, int64_t *
       steps[LEDGE_MAX_RANK];
   int ns, ne, na = 0, nst = 0;
   bool present_s, present_e, present_a, present_st = false;
-  LG_TRY(read_int_list(node, in, 1, "starts", 10, starts, &ns, LEDGE_MAX_RANK, &present_s));
-  LG_TRY(read_int_list(node, in, 2, "ends", 10, ends, &ne, LEDGE_MAX_RANK, &present_e));
-  LG_TRY(read_int_list(node, in, 3, "axes", 10, axes, &na, LEDGE_MAX_RANK, &present_a));
+  LG_TRY(lg_read_int_list(node, in, 1, "starts", 10, starts, &ns, LEDGE_MAX_RANK, &present_s));
+  LG_TRY(lg_read_int_list(node, in, 2, "ends", 10, ends, &ne, LEDGE_MAX_RANK, &present_e));
+  LG_TRY(lg_read_int_list(node, in, 3, "axes", 10, axes, &na, LEDGE_MAX_RANK, &present_a));
   if (node->opset >= 10)
-    LG_TRY(read_int_list(node, in, 4, "steps", 10, steps, &nst, LEDGE_MAX_RANK, &present_st));
+    LG_TRY(lg_read_int_list(node, in, 4, "steps", 10, steps, &nst, LEDGE_MAX_RANK, &present_st));
   if (!present_s || !present_e || ns != ne)
     return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': starts and ends must be given "
                     "with the same length", node->op_type, node->name);

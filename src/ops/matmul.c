@@ -10,32 +10,7 @@
  */
 #include <string.h>
 
-#include "ops/op.h"
-
-/* Fails unless the node has min_in..max_in inputs and its first output is
- * present (the arrays the runtime passes hold exactly n_in and n_out entries). */
-static lg_status check_io(const lg_node *node, lg_tensor *const *out, int min_in, int max_in) {
-  if (node->n_in < min_in || node->n_in > max_in)
-    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': has %d inputs, expected %d to %d",
-                    node->op_type, node->name, node->n_in, min_in, max_in);
-  if (node->n_out < 1 || !out[0])
-    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': its first output is missing",
-                    node->op_type, node->name);
-  return LEDGE_OK;
-}
-
-/* Declared here rather than in a shared header (conv.c declares it too). */
-typedef struct lg_sgemm_args {
-  int64_t m, n, k;
-  const float *a; /* element (i, p) at a[i * a_row_stride + p * a_col_stride] */
-  int64_t a_row_stride, a_col_stride;
-  const float *b; /* element (p, j) at b[p * ldb + j] */
-  int64_t ldb;
-  float *c; /* element (i, j) at c[i * ldc + j]; the product is added to it */
-  int64_t ldc;
-  float alpha;
-} lg_sgemm_args;
-void lg_sgemm(const lg_sgemm_args *g, lg_threadpool *pool);
+#include "ops/nn_common.h"
 
 enum {
   MAX_TILE_ROWS = 8,  /* the largest micro tile any ISA variant uses */
@@ -240,7 +215,7 @@ static lg_status matmul_analyze(const lg_node *node, const lg_tensor *a, const l
 }
 
 static lg_status matmul_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
-  LG_TRY(check_io(node, out, 2, 2));
+  LG_TRY(lg_check_io(node, out, 2, 2));
   LG_TRY(lg_check_float(node, in[0], 0));
   LG_TRY(lg_check_float(node, in[1], 1));
   matmul_shape s;
@@ -318,7 +293,7 @@ static lg_status gemm_analyze(const lg_node *node, lg_tensor *const *in, gemm_sh
 }
 
 static lg_status gemm_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
-  LG_TRY(check_io(node, out, 2, 3));
+  LG_TRY(lg_check_io(node, out, 2, 3));
   LG_TRY(lg_check_float(node, in[0], 0));
   LG_TRY(lg_check_float(node, in[1], 1));
   if (node->n_in > 2 && in[2]) LG_TRY(lg_check_float(node, in[2], 2));

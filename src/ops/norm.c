@@ -10,18 +10,6 @@
 
 #include "ops/op.h"
 
-/* Fails unless the node has min_in..max_in inputs and its first output is
- * present (the arrays the runtime passes hold exactly n_in and n_out entries). */
-static lg_status check_io(const lg_node *node, lg_tensor *const *out, int min_in, int max_in) {
-  if (node->n_in < min_in || node->n_in > max_in)
-    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': has %d inputs, expected %d to %d",
-                    node->op_type, node->name, node->n_in, min_in, max_in);
-  if (node->n_out < 1 || !out[0])
-    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': its first output is missing",
-                    node->op_type, node->name);
-  return LEDGE_OK;
-}
-
 static lg_status check_nchw(const lg_node *node, const lg_tensor *x, int min_rank) {
   if (x->rank < min_rank)
     return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': input must have rank >= %d (got %d)",
@@ -60,7 +48,7 @@ static lg_status batchnorm_check(const lg_node *node, lg_tensor *const *in, bool
 }
 
 static lg_status batchnorm_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
-  LG_TRY(check_io(node, out, 5, 5));
+  LG_TRY(lg_check_io(node, out, 5, 5));
   bool training = false;
   LG_TRY(batchnorm_check(node, in, &training));
   out[0]->dtype = LEDGE_FLOAT32;
@@ -143,7 +131,7 @@ static lg_status batchnorm_run(const lg_node *node, lg_tensor *const *in, lg_ten
 /* ---- InstanceNormalization ---- */
 
 static lg_status instancenorm_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
-  LG_TRY(check_io(node, out, 3, 3));
+  LG_TRY(lg_check_io(node, out, 3, 3));
   LG_TRY(lg_check_float(node, in[0], 0));
   LG_TRY(check_nchw(node, in[0], 3));
   if (node->n_in < 3)
@@ -194,7 +182,7 @@ static lg_status instancenorm_run(const lg_node *node, lg_tensor *const *in,
 /* ---- LRN ---- */
 
 static lg_status lrn_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
-  LG_TRY(check_io(node, out, 1, 1));
+  LG_TRY(lg_check_io(node, out, 1, 1));
   LG_TRY(lg_check_float(node, in[0], 0));
   LG_TRY(check_nchw(node, in[0], 2));
   int64_t size = lg_attr_int(node, "size", 0);
@@ -292,7 +280,7 @@ static lg_status layernorm_analyze(const lg_node *node, lg_tensor *const *in, la
 }
 
 static lg_status layernorm_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
-  LG_TRY(check_io(node, out, 1, 3));
+  LG_TRY(lg_check_io(node, out, 1, 3));
   layernorm_shape s;
   LG_TRY(layernorm_analyze(node, in, &s));
   const lg_tensor *x = in[0];
@@ -406,7 +394,7 @@ static lg_status mvn_analyze(const lg_node *node, const lg_tensor *x, mvn_shape 
 }
 
 static lg_status mvn_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
-  LG_TRY(check_io(node, out, 1, 1));
+  LG_TRY(lg_check_io(node, out, 1, 1));
   mvn_shape s;
   LG_TRY(mvn_analyze(node, in[0], &s));
   out[0]->dtype = LEDGE_FLOAT32;

@@ -58,4 +58,13 @@ lg_status lg_check_float(const lg_node *node, const lg_tensor *in, int index);
 /* Fails unless input index exists (present) and its data is known at plan time. */
 lg_status lg_require_const(const lg_node *node, const lg_tensor *in, int index);
 
+/* Fails unless the node has min_in..max_in inputs and its first output is
+ * present. The in/out arrays hold exactly n_in and n_out entries: check
+ * before reading past what the node declares. */
+lg_status lg_check_io(const lg_node *node, lg_tensor *const *out, int min_in, int max_in);
+/* Reads a 1-D list of at most max_n integers from attribute `attr` (opset <
+ * input_opset) or from constant input `index` (from input_opset on). */
+lg_status lg_read_int_list(const lg_node *node, lg_tensor *const *in, int index, const char *attr,
+                           int input_opset, int64_t *vals, int *n, int max_n, bool *present);
+
 #endif

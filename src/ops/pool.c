@@ -10,27 +10,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "ops/op.h"
-
-/* Fails unless the node has min_in..max_in inputs and its first output is
- * present (the arrays the runtime passes hold exactly n_in and n_out entries). */
-static lg_status check_io(const lg_node *node, lg_tensor *const *out, int min_in, int max_in) {
-  if (node->n_in < min_in || node->n_in > max_in)
-    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': has %d inputs, expected %d to %d",
-                    node->op_type, node->name, node->n_in, min_in, max_in);
-  if (node->n_out < 1 || !out[0])
-    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': its first output is missing",
-                    node->op_type, node->name);
-  return LEDGE_OK;
-}
-
-/* Window geometry, defined in conv.c (shared with Conv). */
-typedef struct lg_window {
-  int n;
-  int64_t in[3], out[3], kernel[3], stride[3], dilation[3], pad_begin[3], pad_end[3];
-} lg_window;
-lg_status lg_window_init(const lg_node *node, int n, const int64_t *in_dims,
-                         const int64_t *kernel, bool ceil_mode, lg_window *w);
+#include "ops/nn_common.h"
 
 typedef enum pool_kind { POOL_MAX, POOL_AVERAGE, POOL_LP } pool_kind;
 
@@ -108,7 +88,7 @@ static lg_status pool_analyze(const lg_node *node, const lg_tensor *x, pool_shap
 }
 
 static lg_status pool_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
-  LG_TRY(check_io(node, out, 1, 1));
+  LG_TRY(lg_check_io(node, out, 1, 1));
   if (!in[0])
     return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': input is missing", node->op_type,
                     node->name);
@@ -219,7 +199,7 @@ static lg_status pool_run(const lg_node *node, lg_tensor *const *in, lg_tensor *
 /* ---- GlobalAveragePool, GlobalMaxPool, GlobalLpPool ---- */
 
 static lg_status global_pool_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
-  LG_TRY(check_io(node, out, 1, 1));
+  LG_TRY(lg_check_io(node, out, 1, 1));
   const lg_tensor *x = in[0];
   if (!x)
     return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': input is missing", node->op_type,

@@ -53,38 +53,6 @@ static bool has_output(const lg_node *node, lg_tensor *const *out, int i) {
   return i < node->n_out && out[i];
 }
 
-/* Reads a list of integers either from attribute `attr` (before opset
- * `input_opset`) or from the constant input `index` (from that opset on).
- * Sets *present to whether either was given. */
-static lg_status read_int_list(const lg_node *node, lg_tensor *const *in, int index,
-                               const char *attr, int input_opset, int64_t *vals, int *n,
-                               int max_n, bool *present) {
-  *present = false;
-  *n = 0;
-  if (node->opset < input_opset) {
-    const int64_t *a;
-    int na = lg_attr_ints(node, attr, &a);
-    if (na < 0) return LEDGE_OK;
-    if (na > max_n)
-      return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': too many %s (%d)",
-                      node->op_type, node->name, attr, na);
-    memcpy(vals, a, (size_t)na * sizeof *vals);
-    *n = na;
-    *present = true;
-    return LEDGE_OK;
-  }
-  if (index >= node->n_in || !in[index]) return LEDGE_OK;
-  LG_TRY(lg_require_const(node, in[index], index));
-  int64_t count = lg_tensor_count(in[index]);
-  if (in[index]->rank > 1 || count < 0 || count > max_n)
-    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': input %d (%s) must be a 1-D list "
-                    "of at most %d values", node->op_type, node->name, index, attr, max_n);
-  for (int64_t i = 0; i < count; i++) vals[i] = lg_tensor_get_int(in[index], i);
-  *n = (int)count;
-  *present = true;
-  return LEDGE_OK;
-}
-
 /* Copies the input to the output as bytes; used by every operator whose
  * output has the input's elements in the same order. */
 static lg_status run_copy(const lg_node *node, lg_tensor *const *in, lg_tensor *const *out,
@@ -152,7 +120,7 @@ static lg_status reshape_infer(lg_node *node, lg_tensor *const *in, lg_tensor *c
   int64_t shape[LEDGE_MAX_RANK];
   int n = 0;
   bool present;
-  LG_TRY(read_int_list(node, in, 1, "shape", 5, shape, &n, LEDGE_MAX_RANK, &present));
+  LG_TRY(lg_read_int_list(node, in, 1, "shape", 5, shape, &n, LEDGE_MAX_RANK, &present));
   if (!present)
     return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': the target shape is missing",
                     node->op_type, node->name);
@@ -230,7 +198,7 @@ static lg_status squeeze_infer(lg_node *node, lg_tensor *const *in, lg_tensor *c
   int64_t axes[LEDGE_MAX_RANK];
   int n;
   bool present;
-  LG_TRY(read_int_list(node, in, 1, "axes", 13, axes, &n, LEDGE_MAX_RANK, &present));
+  LG_TRY(lg_read_int_list(node, in, 1, "axes", 13, axes, &n, LEDGE_MAX_RANK, &present));
   bool drop[LEDGE_MAX_RANK] = {false};
   if (!present) {
     for (int i = 0; i < rank; i++) drop[i] = in[0]->dims[i] == 1;
@@ -260,7 +228,7 @@ static lg_status unsqueeze_infer(lg_node *node, lg_tensor *const *in, lg_tensor 
   int64_t axes[LEDGE_MAX_RANK];
   int n;
   bool present;
-  LG_TRY(read_int_list(node, in, 1, "axes", 13, axes, &n, LEDGE_MAX_RANK, &present));
+  LG_TRY(lg_read_int_list(node, in, 1, "axes", 13, axes, &n, LEDGE_MAX_RANK, &present));
   if (!present)
     return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': axes are missing", node->op_type,
                     node->name);

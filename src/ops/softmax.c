@@ -12,18 +12,6 @@
 
 #include "ops/op.h"
 
-/* Fails unless the node has min_in..max_in inputs and its first output is
- * present (the arrays the runtime passes hold exactly n_in and n_out entries). */
-static lg_status check_io(const lg_node *node, lg_tensor *const *out, int min_in, int max_in) {
-  if (node->n_in < min_in || node->n_in > max_in)
-    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': has %d inputs, expected %d to %d",
-                    node->op_type, node->name, node->n_in, min_in, max_in);
-  if (node->n_out < 1 || !out[0])
-    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': its first output is missing",
-                    node->op_type, node->name);
-  return LEDGE_OK;
-}
-
 typedef enum softmax_kind { SOFTMAX, LOG_SOFTMAX, HARDMAX } softmax_kind;
 
 typedef struct softmax_shape {
@@ -60,7 +48,7 @@ static lg_status softmax_analyze(const lg_node *node, const lg_tensor *x, softma
 }
 
 static lg_status softmax_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
-  LG_TRY(check_io(node, out, 1, 1));
+  LG_TRY(lg_check_io(node, out, 1, 1));
   LG_TRY(lg_check_float(node, in[0], 0));
   softmax_shape s;
   LG_TRY(softmax_analyze(node, in[0], &s));
