@@ -176,6 +176,7 @@ typedef struct ledge_session_options {
   int num_threads;        /* threads for the operators; 0 = one per core */
   int optimization_level; /* 0 = run the graph as written; 1 = all passes (default) */
   int64_t memory_limit;   /* bytes the plan may use (arena + folded constants); 0 = no limit */
+  int profile;            /* 1 = time every operator of every run (see ledge_session_profile_get) */
 } ledge_session_options;
 
 /* Fills options with the defaults. */
@@ -230,6 +231,22 @@ typedef struct ledge_session_stats {
   int64_t macs;            /* multiply-accumulates of one run (conv, gemm) */
 } ledge_session_stats;
 ledge_status ledge_session_stats_get(const ledge_session *session, ledge_session_stats *stats);
+
+/* Per-operator timing, collected when the session was created with
+ * options.profile = 1. Entries follow the execution order of the plan. */
+typedef struct ledge_node_profile {
+  const char *name;    /* the node's name (may be "") */
+  const char *op_type; /* e.g. "Conv" */
+  const char *kernel;  /* the implementation chosen, e.g. "im2col+sgemm/avx2", or op_type */
+  int64_t runs;        /* runs timed since the last reset */
+  double total_ms;     /* time spent in this node over those runs */
+  int64_t macs;        /* multiply-accumulates per run (0 if not counted) */
+} ledge_node_profile;
+int ledge_session_profile_count(const ledge_session *session);
+ledge_status ledge_session_profile_get(const ledge_session *session, int index,
+                                       ledge_node_profile *out);
+/* Clears the accumulated timings (e.g. after warm-up runs). */
+void ledge_session_profile_reset(ledge_session *session);
 
 #ifdef __cplusplus
 }

@@ -102,6 +102,7 @@ typedef struct lg_node {
   void *state;      /* op-private data made by infer (freed with free()) */
   size_t workspace; /* scratch bytes the op needs at run, set by infer */
   int64_t macs;     /* multiply-accumulates per run, set by infer (0 if not counted) */
+  const char *kernel; /* static string naming the implementation infer chose (profiles) */
   bool dead;        /* removed by a pass; skipped everywhere */
 } lg_node;
 

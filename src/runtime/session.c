@@ -10,6 +10,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ops/op.h"
 #include "runtime/model.h"
@@ -35,6 +36,8 @@ struct ledge_session {
   /* Small inputs (shape tensors, scalars) are visible to shape inference, so
    * a model whose output shape depends on an input's values can be planned;
    * the plan then holds for those values only, kept here. */
+  double *profile_ms;      /* per planned node, when options.profile */
+  int64_t profile_runs;
   uint8_t (*snapshot)[LG_SMALL_INPUT_BYTES];
   bool *snapshot_valid;
 };
@@ -50,6 +53,9 @@ static void clear_plan(ledge_session *s) {
   free(s->order);
   free(s->io);
   free(s->io_start);
+  free(s->profile_ms);
+  s->profile_ms = NULL;
+  s->profile_runs = 0;
   lg_aligned_free(s->arena);
   s->order = NULL;
   s->io = NULL;
@@ -123,6 +129,7 @@ static lg_status infer_and_fold(ledge_session *s, int max_io, int64_t *used) {
     n->state = NULL;
     n->workspace = 0;
     n->macs = 0;
+    n->kernel = NULL;
     st = n->op->infer(n, in, out);
     for (int k = 0; k < n->n_out && st == LEDGE_OK; k++) {
       if (!out[k]) continue;
@@ -185,7 +192,9 @@ static lg_status plan_with(ledge_session *s, ledge_tensor *const *inputs) {
   for (int i = 0; i < g->n_nodes; i++)
     if (!g->nodes[i].dead) n_io += g->nodes[i].n_in + g->nodes[i].n_out;
   s->io = calloc((size_t)n_io + 1, sizeof(lg_tensor *));
-  if (!s->order || !s->io_start || !s->io) return lg_error(LEDGE_ERR_NO_MEMORY, "out of memory");
+  if (s->options.profile) s->profile_ms = calloc((size_t)g->n_nodes + 1, sizeof(double));
+  if (!s->order || !s->io_start || !s->io || (s->options.profile && !s->profile_ms))
+    return lg_error(LEDGE_ERR_NO_MEMORY, "out of memory");
   int64_t pos = 0;
   s->macs = 0;
   for (int i = 0; i < g->n_nodes; i++) {
@@ -386,9 +395,16 @@ ledge_status ledge_session_run(ledge_session *s, ledge_tensor *const *inputs, in
   for (int k = 0; k < s->n_order; k++) {
     const lg_node *n = &g->nodes[s->order[k]];
     lg_tensor **io = s->io + s->io_start[k];
+    struct timespec t0, t1;
+    if (s->profile_ms) clock_gettime(CLOCK_MONOTONIC, &t0);
     lg_status st = n->op->run(n, io, io + n->n_in, &exec);
     if (st != LEDGE_OK) return lg_error_context(st, "node '%s' (%s): ", n->name, n->op_type);
+    if (s->profile_ms) {
+      clock_gettime(CLOCK_MONOTONIC, &t1);
+      s->profile_ms[k] += (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-6;
+    }
   }
+  if (s->profile_ms) s->profile_runs++;
 
   for (int i = 0; i < g->n_outputs; i++) {
     const lg_tensor *t = &g->values[g->outputs[i]].t;
@@ -423,4 +439,26 @@ ledge_status ledge_session_stats_get(const ledge_session *s, ledge_session_stats
   st->node_count = s->n_order;
   st->macs = s->macs;
   return LEDGE_OK;
+}
+
+int ledge_session_profile_count(const ledge_session *s) { return s && s->profile_ms ? s->n_order : 0; }
+
+ledge_status ledge_session_profile_get(const ledge_session *s, int index, ledge_node_profile *out) {
+  if (!s || !out) return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "session and out must not be NULL");
+  if (!s->profile_ms) return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "the session was not created with profile = 1");
+  if (index < 0 || index >= s->n_order) return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "profile index %d is out of range", index);
+  const lg_node *n = &s->g.nodes[s->order[index]];
+  out->name = n->name;
+  out->op_type = n->op_type;
+  out->kernel = n->kernel ? n->kernel : n->op_type;
+  out->runs = s->profile_runs;
+  out->total_ms = s->profile_ms[index];
+  out->macs = n->macs;
+  return LEDGE_OK;
+}
+
+void ledge_session_profile_reset(ledge_session *s) {
+  if (!s || !s->profile_ms) return;
+  memset(s->profile_ms, 0, sizeof(double) * (size_t)s->n_order);
+  s->profile_runs = 0;
 }

@@ -103,8 +103,38 @@ static void test_session(void) {
   ledge_model_destroy(m);
 }
 
+static void test_profile(void) {
+  ledge_model *m;
+  CHECK_OK(ledge_model_load(ONNX_TESTDATA "/node/test_conv_with_strides_padding/model.onnx", &m));
+  if (!m) return;
+  ledge_session_options opt;
+  ledge_session_options_init(&opt);
+  opt.profile = 1;
+  ledge_session *s;
+  CHECK_OK(ledge_session_create(m, &opt, &s));
+  int64_t xd[4] = {1, 1, 7, 5}, wd[4] = {1, 1, 3, 3};
+  ledge_tensor *x, *w;
+  CHECK_OK(ledge_tensor_create(LEDGE_FLOAT32, 4, xd, &x));
+  CHECK_OK(ledge_tensor_create(LEDGE_FLOAT32, 4, wd, &w));
+  ledge_tensor *inputs[2] = {x, w};
+  for (int i = 0; i < 3; i++) CHECK_OK(ledge_session_run(s, inputs, 2, NULL, 0));
+  CHECK(ledge_session_profile_count(s) == 1);
+  ledge_node_profile p;
+  CHECK_OK(ledge_session_profile_get(s, 0, &p));
+  CHECK(!strcmp(p.op_type, "Conv") && p.runs == 3 && p.total_ms >= 0 && p.macs == 4 * 3 * 9);
+  ledge_session_profile_reset(s);
+  CHECK_OK(ledge_session_profile_get(s, 0, &p));
+  CHECK(p.runs == 0 && p.total_ms == 0);
+  CHECK(ledge_session_profile_get(s, 1, &p) == LEDGE_ERR_INVALID_ARGUMENT);
+  ledge_tensor_destroy(x);
+  ledge_tensor_destroy(w);
+  ledge_session_destroy(s);
+  ledge_model_destroy(m);
+}
+
 int main(void) {
   test_errors();
+  test_profile();
   test_session();
   return harness_finish("test_api");
 }
