@@ -540,17 +540,6 @@ static void operand_shape(const lg_node *node, lg_tensor *const *in, int k, int 
     dims[d] = (d >= axis && d < axis + t->rank) ? t->dims[d - axis] : 1;
 }
 
-/* Checks the node's input and output counts before any in[i] / out[i] is
- * read: the arrays hold exactly n_in and n_out entries. */
-static lg_status check_arity(const lg_node *node, int min_in, int max_in, int max_out) {
-  if (node->n_in < min_in || node->n_in > max_in || node->n_out < 1 || node->n_out > max_out)
-    return lg_error(LEDGE_ERR_INVALID_ARGUMENT,
-                    "%s node '%s': has %d inputs and %d outputs; expects %d to %d inputs and "
-                    "1 to %d outputs",
-                    node->op_type, node->name, node->n_in, node->n_out, min_in, max_in, max_out);
-  return LEDGE_OK;
-}
-
 /* Checks that all present inputs are there, collects their broadcast
  * shapes, and sets the broadcast output shape into (rank, dims). */
 static lg_status broadcast_inputs(const lg_node *node, lg_tensor *const *in, int n_in,
@@ -641,7 +630,7 @@ static ew_kernel bin_kernel(const lg_node *node, const bin_op *op, ledge_dtype d
 static lg_status binary_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
   const bin_op *op = find_bin_op(node->op_type);
   if (!op) return lg_error(LEDGE_ERR_INTERNAL, "binary: unknown op %s", node->op_type);
-  LG_TRY(check_arity(node, 2, 2, 1));
+  LG_TRY(lg_check_io(node, out, 2, 2));
   int in_rank[2], rank;
   int64_t in_dims[2][LEDGE_MAX_RANK], dims[LEDGE_MAX_RANK];
   LG_TRY(broadcast_inputs(node, in, 2, in_rank, in_dims, &rank, dims));
@@ -698,7 +687,7 @@ static lg_status binary_run(const lg_node *node, lg_tensor *const *in, lg_tensor
 
 /* Pow(X: T, Y: T1) -> T, where the exponent's dtype may differ. */
 static lg_status pow_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
-  LG_TRY(check_arity(node, 2, 2, 1));
+  LG_TRY(lg_check_io(node, out, 2, 2));
   int in_rank[2], rank;
   int64_t in_dims[2][LEDGE_MAX_RANK], dims[LEDGE_MAX_RANK];
   LG_TRY(broadcast_inputs(node, in, 2, in_rank, in_dims, &rank, dims));
@@ -733,7 +722,7 @@ static lg_status pow_run(const lg_node *node, lg_tensor *const *in, lg_tensor *c
 
 /* Where(condition: bool, X: T, Y: T) -> T, broadcast three ways. */
 static lg_status where_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
-  LG_TRY(check_arity(node, 3, 3, 1));
+  LG_TRY(lg_check_io(node, out, 3, 3));
   int in_rank[3], rank;
   int64_t in_dims[3][LEDGE_MAX_RANK], dims[LEDGE_MAX_RANK];
   LG_TRY(broadcast_inputs(node, in, 3, in_rank, in_dims, &rank, dims));
@@ -786,7 +775,7 @@ static const kernel_table *variadic_table(const char *name) {
 }
 
 static lg_status variadic_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
-  LG_TRY(check_arity(node, 1, 64, 1));
+  LG_TRY(lg_check_io(node, out, 1, 64));
   int rank = 0;
   int64_t dims[LEDGE_MAX_RANK];
   for (int k = 0; k < node->n_in; k++) {

@@ -129,17 +129,6 @@ static lg_status cast_check(const lg_node *node, const lg_tensor *x, ledge_dtype
   return LEDGE_OK;
 }
 
-/* Checks the node's input and output counts before any in[i] / out[i] is
- * read: the arrays hold exactly n_in and n_out entries. */
-static lg_status check_arity(const lg_node *node, int min_in, int max_in, int max_out) {
-  if (node->n_in < min_in || node->n_in > max_in || node->n_out < 1 || node->n_out > max_out)
-    return lg_error(LEDGE_ERR_INVALID_ARGUMENT,
-                    "%s node '%s': has %d inputs and %d outputs; expects %d to %d inputs and "
-                    "1 to %d outputs",
-                    node->op_type, node->name, node->n_in, node->n_out, min_in, max_in, max_out);
-  return LEDGE_OK;
-}
-
 /* The target dtype: the "to" attribute for Cast, input 1's dtype for CastLike. */
 static lg_status cast_target(const lg_node *node, lg_tensor *const *in, ledge_dtype *to) {
   if (!strcmp(node->op_type, "CastLike")) {
@@ -159,7 +148,7 @@ static lg_status cast_target(const lg_node *node, lg_tensor *const *in, ledge_dt
 
 static lg_status cast_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
   ledge_dtype to = LEDGE_DTYPE_UNDEFINED;
-  LG_TRY(check_arity(node, 1, strcmp(node->op_type, "CastLike") ? 1 : 2, 1));
+  LG_TRY(lg_check_io(node, out, 1, strcmp(node->op_type, "CastLike") ? 1 : 2));
   LG_TRY(cast_target(node, in, &to));
   LG_TRY(cast_check(node, in[0], to));
   if (out[0]) {

@@ -71,17 +71,6 @@ static void store_wrapped(ledge_dtype dt, void *p, int64_t i, uint64_t v) {
   }
 }
 
-/* Checks the node's input and output counts before any in[i] / out[i] is
- * read: the arrays hold exactly n_in and n_out entries. */
-static lg_status check_arity(const lg_node *node, int min_in, int max_in, int max_out) {
-  if (node->n_in < min_in || node->n_in > max_in || node->n_out < 1 || node->n_out > max_out)
-    return lg_error(LEDGE_ERR_INVALID_ARGUMENT,
-                    "%s node '%s': has %d inputs and %d outputs; expects %d to %d inputs and "
-                    "1 to %d outputs",
-                    node->op_type, node->name, node->n_in, node->n_out, min_in, max_in, max_out);
-  return LEDGE_OK;
-}
-
 static lg_status check_input(const lg_node *node, const lg_tensor *x) {
   if (!x) return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': input 0 is missing",
                           node->op_type, node->name);
@@ -166,7 +155,7 @@ static lg_status reduce_infer(lg_node *node, lg_tensor *const *in, lg_tensor *co
   reduce_kind kind;
   if (!find_reduce_kind(node->op_type, &kind))
     return lg_error(LEDGE_ERR_INTERNAL, "reduce: unknown op %s", node->op_type);
-  LG_TRY(check_arity(node, 1, 2, 1));
+  LG_TRY(lg_check_io(node, out, 1, 2));
   LG_TRY(check_input(node, in[0]));
   bool reduced[LEDGE_MAX_RANK];
   LG_TRY(reduce_axes(node, in, reduced));
@@ -369,7 +358,7 @@ static axis_view view_along(const lg_tensor *x, int axis) {
 /* ---- ArgMax / ArgMin ---- */
 
 static lg_status arg_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
-  LG_TRY(check_arity(node, 1, 1, 1));
+  LG_TRY(lg_check_io(node, out, 1, 1));
   LG_TRY(check_input(node, in[0]));
   int rank = in[0]->rank, axis;
   int64_t a = lg_attr_int(node, "axis", 0);
@@ -456,7 +445,7 @@ static lg_status topk_k(const lg_node *node, lg_tensor *const *in, int64_t *k) {
 }
 
 static lg_status topk_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
-  LG_TRY(check_arity(node, 1, 2, 2));
+  LG_TRY(lg_check_io(node, out, 1, 2));
   LG_TRY(check_input(node, in[0]));
   int rank = in[0]->rank, axis;
   int64_t a = lg_attr_int(node, "axis", -1), k;
@@ -562,7 +551,7 @@ static lg_status cumsum_axis(const lg_node *node, lg_tensor *const *in, int *axi
 }
 
 static lg_status cumsum_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
-  LG_TRY(check_arity(node, 2, 2, 1));
+  LG_TRY(lg_check_io(node, out, 2, 2));
   LG_TRY(check_input(node, in[0]));
   if (in[0]->rank < 1)
     return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': input must have rank >= 1", node->op_type,

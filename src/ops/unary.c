@@ -246,17 +246,6 @@ static void unary_execute(unary_task *t, lg_threadpool *pool) {
 
 /* ---- The table-driven operators ---- */
 
-/* Checks the node's input and output counts before any in[i] / out[i] is
- * read: the arrays hold exactly n_in and n_out entries. */
-static lg_status check_arity(const lg_node *node, int min_in, int max_in, int max_out) {
-  if (node->n_in < min_in || node->n_in > max_in || node->n_out < 1 || node->n_out > max_out)
-    return lg_error(LEDGE_ERR_INVALID_ARGUMENT,
-                    "%s node '%s': has %d inputs and %d outputs; expects %d to %d inputs and "
-                    "1 to %d outputs",
-                    node->op_type, node->name, node->n_in, node->n_out, min_in, max_in, max_out);
-  return LEDGE_OK;
-}
-
 static lg_status check_shape(const lg_node *node, const lg_tensor *x) {
   if (!x) return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': input 0 is missing",
                           node->op_type, node->name);
@@ -269,7 +258,7 @@ static lg_status check_shape(const lg_node *node, const lg_tensor *x) {
 static lg_status unary_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
   const unary_op *op = find_unary_op(node->op_type);
   if (!op) return lg_error(LEDGE_ERR_INTERNAL, "unary: unknown op %s", node->op_type);
-  LG_TRY(check_arity(node, 1, 1, 1));
+  LG_TRY(lg_check_io(node, out, 1, 1));
   LG_TRY(check_shape(node, in[0]));
   if (!find_loop(op, in[0]->dtype))
     return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': dtype %s is not supported",
@@ -360,7 +349,7 @@ static const clip_loop clip_loops[N_DTYPES] = {
 };
 
 static lg_status clip_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
-  LG_TRY(check_arity(node, 1, node->opset < 11 ? 1 : 3, 1));
+  LG_TRY(lg_check_io(node, out, 1, node->opset < 11 ? 1 : 3));
   LG_TRY(check_shape(node, in[0]));
   ledge_dtype dt = in[0]->dtype;
   if ((unsigned)dt >= N_DTYPES || !clip_loops[dt])
