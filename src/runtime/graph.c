@@ -138,15 +138,16 @@ lg_status lg_graph_clone(const lg_graph *src, lg_graph *dst) {
     lg_graph_free(dst);
     return lg_error(LEDGE_ERR_NO_MEMORY, "out of memory");
   }
-  memcpy(dst->values, src->values, sizeof(lg_value) * (size_t)src->n_values);
+  /* memcpy with a NULL source is undefined even for 0 bytes: a graph may have no nodes. */
+  if (src->n_values) memcpy(dst->values, src->values, sizeof(lg_value) * (size_t)src->n_values);
   dst->n_values = dst->cap_values = src->n_values;
   for (int i = 0; i < dst->n_values; i++) dst->values[i].owned = NULL; /* shared, not owned */
-  memcpy(dst->inputs, src->inputs, sizeof(int) * (size_t)src->n_inputs);
+  if (src->n_inputs) memcpy(dst->inputs, src->inputs, sizeof(int) * (size_t)src->n_inputs);
   dst->n_inputs = src->n_inputs;
-  memcpy(dst->outputs, src->outputs, sizeof(int) * (size_t)src->n_outputs);
+  if (src->n_outputs) memcpy(dst->outputs, src->outputs, sizeof(int) * (size_t)src->n_outputs);
   dst->n_outputs = src->n_outputs;
   /* Node arrays and attributes are shared with the source (read-only). */
-  memcpy(dst->nodes, src->nodes, sizeof(lg_node) * (size_t)src->n_nodes);
+  if (src->n_nodes) memcpy(dst->nodes, src->nodes, sizeof(lg_node) * (size_t)src->n_nodes);
   dst->n_nodes = dst->cap_nodes = src->n_nodes;
   for (int i = 0; i < dst->n_nodes; i++) {
     lg_node *n = &dst->nodes[i];
@@ -157,8 +158,8 @@ lg_status lg_graph_clone(const lg_graph *src, lg_graph *dst) {
       lg_graph_free(dst);
       return lg_error(LEDGE_ERR_NO_MEMORY, "out of memory");
     }
-    memcpy(in, n->in, sizeof(int) * (size_t)n->n_in);
-    memcpy(out, n->out, sizeof(int) * (size_t)n->n_out);
+    if (n->n_in) memcpy(in, n->in, sizeof(int) * (size_t)n->n_in);
+    if (n->n_out) memcpy(out, n->out, sizeof(int) * (size_t)n->n_out);
     n->in = in;
     n->out = out;
   }
