@@ -277,6 +277,24 @@ static lg_status scan_tensor(const uint8_t *data, size_t len, lg_tensor *t, tens
   return LEDGE_OK;
 }
 
+/* Counts the values in the typed repeated field of a TensorProto, or -1. */
+static int64_t count_typed(const uint8_t *msg, size_t len, ledge_dtype dt) {
+  uint32_t field;
+  int wire;
+  typed_field_for(dt, &field, &wire);
+  if (dt == LEDGE_STRING) return -1;
+  lg_pb_reader r = lg_pb_open(msg, len);
+  lg_pb_field f;
+  int64_t n = 0;
+  while (lg_pb_next(&r, &f)) {
+    if (f.number != field) continue;
+    int64_t c = lg_pb_packed_count(&f, wire);
+    if (c < 0) return -1;
+    n += c;
+  }
+  return r.failed ? -1 : n;
+}
+
 /* Copies the typed repeated field of a TensorProto into dst (count elements). */
 static lg_status decode_typed(const uint8_t *msg, size_t len, ledge_dtype dt, void *dst, int64_t count) {
   uint32_t field;
@@ -379,10 +397,16 @@ static lg_status load_tensor_data(lg_onnx_import *imp, const uint8_t *msg, size_
     return LEDGE_OK;
   }
 
+  /* Count what the file really holds before allocating what its dims claim,
+   * so a lying shape cannot make us allocate (and zero) gigabytes. */
+  int64_t held = count_typed(msg, msg_len, t->dtype);
+  if (held < 0) return FORMAT_ERROR("tensor data field is malformed");
+  if (held != count)
+    return FORMAT_ERROR("tensor holds %lld values but its shape needs %lld", (long long)held, (long long)count);
   *owned = lg_aligned_alloc(bytes);
   if (!*owned) return lg_error(LEDGE_ERR_NO_MEMORY, "out of memory");
   t->data = *owned;
-  if (!src->has_typed && count == 0) return LEDGE_OK;
+  if (count == 0) return LEDGE_OK;
   lg_status st = decode_typed(msg, msg_len, t->dtype, *owned, count);
   if (st != LEDGE_OK) {
     lg_aligned_free(*owned);

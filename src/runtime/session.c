@@ -108,6 +108,10 @@ static lg_status infer_and_fold(ledge_session *s, int max_io, int64_t *used) {
     lg_node *n = &g->nodes[i];
     if (n->dead) continue;
     bool all_const = true;
+    /* Slots past this node's arity stay NULL, so an op that reads too far
+     * fails on NULL instead of seeing the previous node's tensors. */
+    memset(in, 0, sizeof *in * ((size_t)max_io + 1));
+    memset(out, 0, sizeof *out * ((size_t)max_io + 1));
     for (int k = 0; k < n->n_in && st == LEDGE_OK; k++) {
       in[k] = NULL;
       if (n->in[k] < 0) continue;
