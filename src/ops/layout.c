@@ -202,8 +202,9 @@ static lg_status concat_infer(lg_node *node, lg_tensor *const *in, lg_tensor *co
                                       node->op_type, node->name);
   LG_TRY(need_input(node, in, 0));
   const lg_attr *axis_attr = lg_attr_find(node, "axis");
-  if (!axis_attr)
-    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': attribute axis is missing",
+  /* run reads axis with lg_attr_int: accept only what it reads the same way */
+  if (!axis_attr || axis_attr->type != LG_ATTR_INT)
+    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': attribute axis is missing or not an integer",
                     node->op_type, node->name);
   int rank = in[0]->rank, axis;
   if (!lg_normalize_axis(axis_attr->i, rank, &axis))
