@@ -5,12 +5,14 @@
 #   make demo     install dependencies, build, and run the end-to-end demo
 #   make bench    build and run the benchmarks in bench/
 #   make fuzz     build the libFuzzer targets with clang and fuzz the ONNX loader
+#                 (FUZZ_TARGET=fuzz_npy for the .npy parser; FUZZ_SECONDS=N)
 #   make format   clang-format the C sources
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 120
+FUZZ_TARGET ?= fuzz_onnx
 CMAKE_FLAGS ?=
 
 .PHONY: all build deps test test-release test-asan demo bench fuzz format clean
@@ -46,13 +48,14 @@ bench: build
 fuzz:
 	@cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DLEDGE_FUZZ=ON -DLEDGE_SANITIZE=ON -DLEDGE_NETWORK_TESTS=OFF >/dev/null
-	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_onnx
-	@mkdir -p $(FUZZ_BUILD)/corpus $(FUZZ_BUILD)/seeds tests/fuzz/crashers
-	@for d in /usr/share/libonnx-testdata/data/*/*/; do \
-	  cp -n "$$d/model.onnx" "$(FUZZ_BUILD)/seeds/$$(basename $$d).onnx" 2>/dev/null || true; done
-	ASAN_OPTIONS=allocator_may_return_null=1 $(FUZZ_BUILD)/bin/fuzz_onnx -max_total_time=$(FUZZ_SECONDS) \
-	  -rss_limit_mb=2048 -timeout=10 -max_len=65536 -artifact_prefix=tests/fuzz/crashers/ \
-	  $(FUZZ_BUILD)/corpus $(FUZZ_BUILD)/seeds
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target $(FUZZ_TARGET)
+	@mkdir -p $(FUZZ_BUILD)/corpus-$(FUZZ_TARGET) $(FUZZ_BUILD)/seeds-$(FUZZ_TARGET) tests/fuzz/crashers
+	@if [ $(FUZZ_TARGET) = fuzz_onnx ]; then for d in /usr/share/libonnx-testdata/data/*/*/; do \
+	  cp -n "$$d/model.onnx" "$(FUZZ_BUILD)/seeds-$(FUZZ_TARGET)/$$(basename $$d).onnx" 2>/dev/null || true; done; \
+	else cp -n tests/data/npy/*.npy $(FUZZ_BUILD)/seeds-$(FUZZ_TARGET)/ 2>/dev/null || true; fi
+	ASAN_OPTIONS=allocator_may_return_null=1 $(FUZZ_BUILD)/bin/$(FUZZ_TARGET) -max_total_time=$(FUZZ_SECONDS) \
+	  -rss_limit_mb=2048 -timeout=10 -max_len=65536 -artifact_prefix=tests/fuzz/crashers/$(FUZZ_TARGET)- \
+	  $(FUZZ_BUILD)/corpus-$(FUZZ_TARGET) $(FUZZ_BUILD)/seeds-$(FUZZ_TARGET)
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

@@ -8,8 +8,14 @@
 #include "harness.h"
 #include "ledge/ledge.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+/* The fuzz targets themselves, under other names, so every crasher is
+ * replayed through every parser. */
+#define LLVMFuzzerTestOneInput fuzz_onnx_one
 #include "../fuzz/fuzz_onnx.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_npy_one
+#include "../fuzz/fuzz_npy.c"
+#undef LLVMFuzzerTestOneInput
 
 static unsigned char *read_all(const char *path, size_t *size) {
   FILE *f = fopen(path, "rb");
@@ -34,7 +40,8 @@ static int mutated = 0;
 static void run_one(const unsigned char *data, size_t size) {
   unsigned char *copy = malloc(size ? size : 1); /* exact size: ASan sees overreads */
   memcpy(copy, data, size);
-  LLVMFuzzerTestOneInput(copy, size);
+  fuzz_onnx_one(copy, size);
+  fuzz_npy_one(copy, size);
   free(copy);
   mutated++;
 }
@@ -95,6 +102,7 @@ int main(void) {
       ONNX_TESTDATA "/pytorch-converted/test_Conv2d_groups/model.onnx",
       ONNX_TESTDATA "/simple/test_gradient_of_add_and_mul/model.onnx",
       ONNX_TESTDATA "/node/test_resize_upsample_scales_linear/model.onnx",
+      LEDGE_SOURCE_DIR "/tests/data/npy/arange_f4_2x3.npy",
   };
   for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) mutate_model(models[i]);
   replay_dir(LEDGE_SOURCE_DIR "/tests/fuzz/crashers");
