@@ -106,7 +106,9 @@ ledge_status ledge_tensor_wrap(ledge_dtype dtype, int rank, const int64_t *dims,
 /* Frees a tensor handle (and its buffer if it owns one). NULL is a no-op. */
 void ledge_tensor_destroy(ledge_tensor *tensor);
 
+/* The element type of a tensor. */
 ledge_dtype ledge_tensor_dtype(const ledge_tensor *tensor);
+/* The number of dimensions (0 for a scalar). */
 int ledge_tensor_rank(const ledge_tensor *tensor);
 /* The dimensions (rank entries), valid as long as the tensor is. */
 const int64_t *ledge_tensor_dims(const ledge_tensor *tensor);
@@ -136,16 +138,20 @@ ledge_status ledge_model_load(const char *path, ledge_model **out);
  * model and all its sessions. */
 ledge_status ledge_model_load_memory(const void *data, size_t size, ledge_model **out);
 
-/* Frees a model. All its sessions must have been destroyed first. */
+/* Frees a model (NULL is a no-op). All its sessions must have been
+ * destroyed first. */
 void ledge_model_destroy(ledge_model *model);
 
+/* The number of inputs the caller supplies (initializers excluded) and of outputs. */
 int ledge_model_input_count(const ledge_model *model);
 int ledge_model_output_count(const ledge_model *model);
+/* Describes input or output `index` (0-based, in model order) as declared
+ * by the model file; INVALID_ARGUMENT if index is out of range. */
 ledge_status ledge_model_input_info(const ledge_model *model, int index, ledge_tensor_info *info);
 ledge_status ledge_model_output_info(const ledge_model *model, int index,
                                      ledge_tensor_info *info);
 
-/* Model statistics, as `ledge info` shows them. */
+/* Model statistics, as `ledge info` shows them (ledge_model_stats_get). */
 typedef struct ledge_model_stats {
   int64_t node_count;      /* operators after the model-level passes */
   int64_t parameter_count; /* elements of all floating-point weight tensors */
@@ -188,13 +194,16 @@ void ledge_session_options_init(ledge_session_options *options);
 ledge_status ledge_session_create(const ledge_model *model, const ledge_session_options *options,
                                   ledge_session **out);
 
+/* Frees a session, its arena and its threads (NULL is a no-op). */
 void ledge_session_destroy(ledge_session *session);
 
 /* Index of the input or output with this name, or -1. */
 int ledge_session_input_index(const ledge_session *session, const char *name);
 int ledge_session_output_index(const ledge_session *session, const char *name);
 
-/* Input and output descriptions; after planning, output shapes are concrete. */
+/* Input and output descriptions; after planning, output shapes are concrete.
+ * A session is used by one thread at a time; sessions of one model may run
+ * concurrently on different threads. */
 int ledge_session_input_count(const ledge_session *session);
 int ledge_session_output_count(const ledge_session *session);
 ledge_status ledge_session_input_info(const ledge_session *session, int index,
