@@ -704,7 +704,8 @@ static lg_status reverse_sequence_run(const lg_node *node, lg_tensor *const *in,
 
 const lg_op_def lg_ops_layout[] = {
     {.name = "Transpose", .domain = "", .infer = transpose_infer, .run = transpose_run},
-    {.name = "Concat", .domain = "", .infer = concat_infer, .run = concat_run},
+    {.name = "Concat", .domain = "", .infer = concat_infer, .run = concat_run,
+     .alias = LG_ALIAS_CONCAT},
     {.name = "Split", .domain = "", .infer = split_infer, .run = split_run},
     {.name = "Slice", .domain = "", .infer = slice_infer, .run = slice_run},
     {.name = "Tile", .domain = "", .infer = tile_infer, .run = tile_run},

@@ -44,6 +44,11 @@ struct lg_op_def {
   /* True for ops whose outputs depend only on input shapes (Shape, Size):
    * they are folded at plan time whenever those shapes are known. */
   bool shape_only;
+  /* How output 0 may share memory with the inputs, so the planner can make
+   * the node free (see runtime/planner.c): a view's output has exactly the
+   * bytes of input 0 (Reshape, Flatten, ...); a concat's output is its
+   * inputs laid end to end along attribute `axis`. */
+  enum { LG_ALIAS_NONE = 0, LG_ALIAS_VIEW, LG_ALIAS_CONCAT } alias;
 };
 
 /* The operator for (domain, op_type), or NULL. "ai.onnx" is the default domain. */

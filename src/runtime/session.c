@@ -213,7 +213,23 @@ static lg_status plan_with(ledge_session *s, ledge_tensor *const *inputs) {
 
   /* One arena for every intermediate, placed by lifetime. */
   lg_memory_plan mp;
-  LG_TRY(lg_plan_memory(g, s->order, s->n_order, &mp));
+  uint8_t *skip = calloc((size_t)s->n_order + 1, 1);
+  if (!skip) return lg_error(LEDGE_ERR_NO_MEMORY, "out of memory");
+  lg_status st = lg_plan_memory(g, s->order, s->n_order, opt >= 1, skip, &mp);
+  if (st != LEDGE_OK) {
+    free(skip);
+    return st;
+  }
+  /* Nodes the planner made free (views, concats in place) never run. */
+  int kept = 0;
+  for (int k = 0; k < s->n_order; k++) {
+    if (skip[k]) continue;
+    s->order[kept] = s->order[k];
+    s->io_start[kept] = s->io_start[k];
+    kept++;
+  }
+  s->n_order = kept;
+  free(skip);
   s->arena_bytes = mp.arena_bytes;
   s->workspace_offset = mp.workspace_offset;
   s->workspace_bytes = mp.workspace_bytes;
