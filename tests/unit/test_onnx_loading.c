@@ -255,12 +255,84 @@ static void test_typed_fields(void) {
   CHECK(strstr(ledge_last_error(), "holds 5 values but its shape needs 6") != NULL);
 }
 
+/* A symbolic batch dimension: the session plans at the first run and plans
+ * again when the batch changes; each run computes right. */
+static void test_dynamic_batch(void) {
+  buf graph = {0}, model = {0}, opset = {0}, init = {0};
+  node(&graph, "Add", "X", "W", "Y");
+  field_str(&graph, 2, "g");
+  float w[4] = {1, 2, 3, 4};
+  field_varint(&init, 1, 4);
+  field_varint(&init, 2, LEDGE_FLOAT32);
+  field_str(&init, 8, "W");
+  field_bytes(&init, 9, w, sizeof w);
+  field_msg(&graph, 5, &init);
+  for (int io = 0; io < 2; io++) { /* X then Y: shape [N, 4] */
+    buf vi = {0}, type = {0}, tensor = {0}, shape = {0}, d0 = {0}, d1 = {0};
+    field_str(&d0, 2, "N");
+    field_varint(&d1, 1, 4);
+    field_msg(&shape, 1, &d0);
+    field_msg(&shape, 1, &d1);
+    field_varint(&tensor, 1, LEDGE_FLOAT32);
+    field_msg(&tensor, 2, &shape);
+    field_msg(&type, 1, &tensor);
+    field_str(&vi, 1, io ? "Y" : "X");
+    field_msg(&vi, 2, &type);
+    field_msg(&graph, io ? 12 : 11, &vi);
+  }
+  field_varint(&model, 1, 8);
+  field_varint(&opset, 2, 13);
+  field_msg(&model, 8, &opset);
+  field_msg(&model, 7, &graph);
+  char path[512];
+  snprintf(path, sizeof path, "%s/dynamic.onnx", dir);
+  write_file(path, model.p, model.n);
+  free(model.p);
+
+  ledge_model *m;
+  CHECK_OK(ledge_model_load(path, &m));
+  if (!m) return;
+  ledge_tensor_info info;
+  CHECK_OK(ledge_model_input_info(m, 0, &info));
+  CHECK(info.rank == 2 && info.dims[0] == -1 && info.dims[1] == 4);
+  ledge_session *s;
+  CHECK_OK(ledge_session_create(m, NULL, &s));
+  ledge_session_stats stats;
+  CHECK(ledge_session_stats_get(s, &stats) == LEDGE_ERR_INVALID_ARGUMENT); /* not planned yet */
+  for (int batch = 3; batch <= 5; batch += 2) {
+    int64_t dims[2] = {batch, 4};
+    ledge_tensor *x;
+    CHECK_OK(ledge_tensor_create(LEDGE_FLOAT32, 2, dims, &x));
+    float *xp = ledge_tensor_data(x);
+    for (int i = 0; i < batch * 4; i++) xp[i] = (float)i;
+    CHECK_OK(ledge_session_run(s, &x, 1, NULL, 0));
+    const ledge_tensor *y;
+    CHECK_OK(ledge_session_output(s, 0, &y));
+    CHECK(ledge_tensor_rank(y) == 2 && ledge_tensor_dims(y)[0] == batch);
+    const float *yp = ledge_tensor_data(y);
+    int wrong = 0;
+    for (int i = 0; i < batch * 4; i++) wrong += yp[i] != (float)i + w[i % 4];
+    CHECK(wrong == 0);
+    ledge_tensor_destroy(x);
+  }
+  /* A shape the model forbids is refused with the names of both shapes. */
+  int64_t bad[2] = {2, 5};
+  ledge_tensor *x;
+  CHECK_OK(ledge_tensor_create(LEDGE_FLOAT32, 2, bad, &x));
+  CHECK(ledge_session_run(s, &x, 1, NULL, 0) == LEDGE_ERR_SHAPE);
+  CHECK(strstr(ledge_last_error(), "[2,5]") && strstr(ledge_last_error(), "[-1,4]"));
+  ledge_tensor_destroy(x);
+  ledge_session_destroy(s);
+  ledge_model_destroy(m);
+}
+
 int main(void) {
   snprintf(dir, sizeof dir, "/tmp/ledge-test-onnx-%d", (int)getpid());
   mkdir(dir, 0700);
   test_zero_copy_heap();
   test_external_data();
   test_typed_fields();
+  test_dynamic_batch();
   char cmd[512];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   CHECK(system(cmd) == 0);
