@@ -1,6 +1,8 @@
 /* model.c: loading models and describing them (the public ledge_model API). */
 #include "runtime/model.h"
 
+#include "formats/tfjs.h"
+
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
@@ -9,6 +11,15 @@
 
 static lg_status finish_load(ledge_model *m, const uint8_t *data, size_t size, bool writable,
                              const char *base_dir) {
+  if (lg_tfjs_detect(data, size)) { /* a TensorFlow.js model.json */
+    lg_tfjs_info info;
+    LG_TRY(lg_tfjs_import((const char *)data, size, base_dir, &m->graph, &info));
+    snprintf(m->producer, sizeof m->producer, "TensorFlow.js %s%s%s", info.format, *info.producer ? " " : "", info.producer);
+    snprintf(m->name, sizeof m->name, "%s", info.format);
+    m->opset = 13;
+    m->imported_nodes = m->graph.n_nodes;
+    return lg_pass_check_order(&m->graph);
+  }
   lg_onnx_import imp = {0};
   imp.data = data;
   imp.size = size;
@@ -163,7 +174,7 @@ ledge_status ledge_model_op_type(const ledge_model *m, int index, const char **o
 
 ledge_status ledge_model_source_get(const ledge_model *m, ledge_model_source *src) {
   if (!m || !src) return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "NULL argument");
-  src->format = "onnx";
+  src->format = strncmp(m->producer, "TensorFlow.js", 13) ? "onnx" : "tfjs";
   src->producer = m->producer;
   src->graph_name = m->name;
   src->opset = m->opset;
