@@ -20,6 +20,7 @@ extern const lg_op_def lg_ops_layout[];
 extern const lg_op_def lg_ops_gather[];
 extern const lg_op_def lg_ops_pad[];
 extern const lg_op_def lg_ops_resize[];
+extern const lg_op_def lg_ops_loss[];
 
 static const lg_op_def *const families[] = {
     lg_ops_conv,
@@ -36,6 +37,7 @@ static const lg_op_def *const families[] = {
     lg_ops_gather,
     lg_ops_pad,
     lg_ops_resize,
+    lg_ops_loss,
 };
 
 static bool domain_matches(const char *want, const char *have) {
