@@ -20,6 +20,7 @@ extern const lg_op_def lg_ops_layout[];
 extern const lg_op_def lg_ops_gather[];
 extern const lg_op_def lg_ops_pad[];
 extern const lg_op_def lg_ops_resize[];
+extern const lg_op_def lg_ops_tf_extra[];
 extern const lg_op_def lg_ops_loss[];
 
 static const lg_op_def *const families[] = {
@@ -37,6 +38,7 @@ static const lg_op_def *const families[] = {
     lg_ops_gather,
     lg_ops_pad,
     lg_ops_resize,
+    lg_ops_tf_extra,
     lg_ops_loss,
 };
 
