@@ -83,7 +83,8 @@ static int new_value(tfjs_im *im, const char *name) {
 
 int tf_node(tfjs_im *im, const char *op_type, const char *hint, int n_in, const int *ins, int n_out,
             int *outs) {
-  const lg_op_def *def = lg_op_find("", op_type);
+  const char *domain = !strncmp(op_type, "Tf", 2) ? "ledge.tf" : "";
+  const lg_op_def *def = lg_op_find(domain, op_type);
   if (!def) {
     lg_error(LEDGE_ERR_UNSUPPORTED, "operator %s is not available (needed for '%s')", op_type, hint);
     return -1;
@@ -93,6 +94,7 @@ int tf_node(tfjs_im *im, const char *op_type, const char *hint, int n_in, const 
   if (ni < 0) return -1;
   lg_node *node = &g->nodes[ni];
   node->op = def;
+  node->domain = domain;
   node->opset = TF_OPSET;
   node->name = lg_pool_strndup(g->pool, hint, strlen(hint));
   node->attrs = lg_pool_alloc(g->pool, sizeof(lg_attr) * MAX_NODE_ATTRS);
