@@ -22,6 +22,7 @@ extern const lg_op_def lg_ops_pad[];
 extern const lg_op_def lg_ops_resize[];
 extern const lg_op_def lg_ops_tf_extra[];
 extern const lg_op_def lg_ops_loss[];
+extern const lg_op_def lg_ops_quant[];
 
 static const lg_op_def *const families[] = {
     lg_ops_conv,
@@ -40,6 +41,7 @@ static const lg_op_def *const families[] = {
     lg_ops_resize,
     lg_ops_tf_extra,
     lg_ops_loss,
+    lg_ops_quant,
 };
 
 static bool domain_matches(const char *want, const char *have) {
