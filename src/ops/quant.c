@@ -203,10 +203,10 @@ static void imm(const lg_tensor *a, int64_t a_off, const lg_tensor *za, const lg
     int32_t zai = za ? q8_get(za, lg_tensor_count(za) == 1 ? 0 : i) : 0;
     for (int64_t j = 0; j < s->n; j++) {
       int32_t zbj = zb ? q8_get(zb, lg_tensor_count(zb) == 1 ? 0 : j) : 0;
-      int32_t sum = 0;
+      int64_t sum = 0; /* int64: hostile K must not overflow (undefined behaviour) */
       for (int64_t p = 0; p < s->k; p++)
         sum += (q8_get(a, a_off + i * s->k + p) - zai) * (q8_get(b, b_off + p * s->n + j) - zbj);
-      acc[i * s->n + j] = sum;
+      acc[i * s->n + j] = (int32_t)(uint32_t)sum; /* int32 accumulation wraps, as the spec's does */
     }
   }
 }
@@ -319,7 +319,7 @@ static void qconv_image(const lg_tensor *x, int64_t image, int32_t zx, const lg_
     for (int64_t od = 0; od < w->out[0]; od++)
       for (int64_t oh = 0; oh < w->out[1]; oh++)
         for (int64_t ow = 0; ow < w->out[2]; ow++) {
-          int32_t sum = 0;
+          int64_t sum = 0;
           for (int64_t c = 0; c < cin_g; c++) {
             int64_t ci = g * cin_g + c;
             for (int64_t kd = 0; kd < w->kernel[0]; kd++)
@@ -334,7 +334,7 @@ static void qconv_image(const lg_tensor *x, int64_t image, int32_t zx, const lg_
                   sum += xv * wv;
                 }
           }
-          acc[o * out_plane + (od * w->out[1] + oh) * w->out[2] + ow] = sum;
+          acc[o * out_plane + (od * w->out[1] + oh) * w->out[2] + ow] = (int32_t)(uint32_t)sum;
         }
   }
 }
