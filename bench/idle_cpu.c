@@ -23,6 +23,9 @@
 
 #include "ledge/ledge.h"
 
+/* Gaps shorter than this (the request overran its slot) are not measured. */
+#define MIN_GAP_S 0.02
+
 static double mono_s(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
@@ -56,7 +59,7 @@ static double median(double *v, int n) {
 typedef struct {
   const char *name, *spin_env; /* NULL: leave LEDGE_SPIN_US unset */
   double *latency, *idle, *early;
-  int n;
+  int n, skipped;
 } mode;
 
 static int run_phase(const ledge_model *model, mode *m, int threads, double rate, int requests) {
@@ -93,14 +96,19 @@ static int run_phase(const ledge_model *model, mode *m, int threads, double rate
     double t0 = mono_s();
     if (ledge_session_run(s, in, n_in, NULL, 0) != LEDGE_OK) rc = 1;
     double t1 = mono_s(), c1 = cpu_s();
-    m->latency[m->n] = (t1 - t0) * 1e3;
+    m->latency[m->n + m->skipped] = (t1 - t0) * 1e3;
     next = t0 + period;
     sleep_until(t1 + 0.005);
     double t2 = mono_s(), c2 = cpu_s();
     sleep_until(next);
     double t3 = mono_s(), c3 = cpu_s();
-    m->early[m->n] = t2 > t1 ? 100 * (c2 - c1) / (t2 - t1) : 0;
-    m->idle[m->n] = t3 > t2 ? 100 * (c3 - c2) / (t3 - t2) : 0;
+    /* A request that overran its slot leaves no idle gap to measure. */
+    if (t3 - t2 < MIN_GAP_S) {
+      m->skipped++;
+      continue;
+    }
+    m->early[m->n] = 100 * (c2 - c1) / (t2 - t1);
+    m->idle[m->n] = 100 * (c3 - c2) / (t3 - t2);
     m->n++;
   }
   if (rc) fprintf(stderr, "idle_cpu: %s\n", ledge_last_error());
@@ -136,7 +144,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "idle_cpu: %s\n", ledge_last_error());
     return 1;
   }
-  mode modes[3] = {{"default", NULL, 0, 0, 0, 0}, {"spinning", "1000000000", 0, 0, 0, 0}, {"no-spin", "0", 0, 0, 0, 0}};
+  mode modes[3] = {{"default", NULL, 0, 0, 0, 0, 0}, {"spinning", "1000000000", 0, 0, 0, 0, 0},
+                   {"no-spin", "0", 0, 0, 0, 0, 0}};
   int total = requests * rounds;
   for (int m = 0; m < 3; m++) {
     modes[m].latency = calloc((size_t)total, sizeof(double));
@@ -154,7 +163,7 @@ int main(int argc, char **argv) {
     double mx = 0;
     for (int k = 0; k < n; k++) mx = modes[m].idle[k] > mx ? modes[m].idle[k] : mx;
     idle_max[m] = mx;
-    lat[m] = median(modes[m].latency, n);
+    lat[m] = median(modes[m].latency, n + modes[m].skipped);
     idle[m] = median(modes[m].idle, n);
     early[m] = median(modes[m].early, n);
   }
@@ -164,16 +173,17 @@ int main(int argc, char **argv) {
     printf("{\"model\": \"%s\", \"threads\": %d, \"rate\": %.2f, \"requests\": %d", path, threads, rate, total);
     for (int m = 0; m < 3; m++)
       printf(", \"%s\": {\"median_latency_ms\": %.4f, \"idle_cpu_percent\": %.3f, \"idle_cpu_percent_max\": %.3f, "
-             "\"first_5ms_cpu_percent\": %.2f}",
-             modes[m].name, lat[m], idle[m], idle_max[m], early[m]);
+             "\"first_5ms_cpu_percent\": %.2f, \"gaps_measured\": %d, \"gaps_skipped\": %d}",
+             modes[m].name, lat[m], idle[m], idle_max[m], early[m], modes[m].n, modes[m].skipped);
     printf(", \"latency_ratio_default_vs_spinning\": %.4f, \"target_met\": %s}\n", ratio, ok ? "true" : "false");
   } else {
     printf("%s, %d threads, %.1f requests/s, %d requests per pool setting (interleaved phases)\n", path, threads,
            rate, total);
-    printf("%-10s %18s %22s %18s %20s\n", "pool", "median latency ms", "idle CPU % (median)", "idle CPU % (max)",
-           "first 5 ms CPU %");
+    printf("%-10s %18s %22s %18s %18s %8s\n", "pool", "median latency ms", "idle CPU % (median)", "idle CPU % (max)",
+           "first 5 ms CPU %", "skipped");
     for (int m = 0; m < 3; m++)
-      printf("%-10s %18.3f %22.3f %18.3f %20.1f\n", modes[m].name, lat[m], idle[m], idle_max[m], early[m]);
+      printf("%-10s %18.3f %22.3f %18.3f %18.1f %8d\n", modes[m].name, lat[m], idle[m], idle_max[m], early[m],
+             modes[m].skipped);
     printf("default/spinning latency %.3f (target <= 1.10), default idle CPU %.3f%% of a core (target < 1%%): %s\n",
            ratio, idle[0], ok ? "met" : "NOT met");
   }

@@ -1,48 +1,47 @@
 #!/bin/bash
-# bench/run.sh: ledge beside ONNX Runtime, same models, same machine, same
-# thread count, one run. Runs of the two are interleaved (ledge, ORT, ledge,
-# ORT, ...) and medians are reported, since 2-thread timings here vary
-# between processes. Prints a Markdown table; ratio = ledge / ORT latency
-# (below 1 means ledge is faster).
+# bench/run.sh: `make bench`. ledge beside ONNX Runtime on the benchmark
+# networks, same machine, same thread counts, one run; writes
+# bench/RESULTS.md, bench/results.json and bench/ratios.png. The work is done
+# by bench/bench.py (see its header for what is measured and how); this
+# script makes sure its inputs exist first:
+#   - gnuplot for the chart (Debian gnuplot-nox; installed here when missing
+#     and running as root, otherwise the chart is skipped with a message),
+#   - onnxruntime-node (scripts/install-deps),
+#   - the ONNX exports of the networks (tests/networks/export_models.py,
+#     from torchvision's architectures, cached in .cache/networks).
 #
-# Usage: bench/run.sh [LEDGE_BINARY]   Environment: THREADS (2), RUNS (20),
-#   ROUNDS (3 interleaved rounds), NETWORKS (space-separated; default all
-#   exported networks), LEDGE_CACHE (.cache/networks)
+# Usage: bench/run.sh [LEDGE_BINARY]   (default build/bin/ledge; the bench
+#   programs are taken from the same build: <build>/bench/)
+# Environment (quick runs): NETWORKS="resnet18 mobilenet_v2" THREADS="1 2"
+#   RUNS=20 WARM=1 PROFILE=1 IDLE=1 OUT=bench LEDGE_CACHE=.cache/networks
+#   e.g. NETWORKS=squeezenet1_1 RUNS=5 PROFILE=0 IDLE=0 OUT=/tmp/b bench/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ledge=${1:-build/bin/ledge}
-threads=${THREADS:-2}
-runs=${RUNS:-20}
-rounds=${ROUNDS:-3}
-cache=${LEDGE_CACHE:-$PWD/.cache/networks}
-networks=${NETWORKS:-resnet18 resnet50 mobilenet_v2 mobilenet_v3_small squeezenet1_1 efficientnet_b0 inception_v3 densenet121 shufflenet_v2_x1_0}
+ledge=$(readlink -f "${1:-build/bin/ledge}")
+bench_bin=$(dirname "$(dirname "$ledge")")/bench
+for p in "$ledge" "$bench_bin/ledge_driver" "$bench_bin/fma_peak" "$bench_bin/c2c" "$bench_bin/idle_cpu"; do
+  [[ -x $p ]] || { echo "bench: $p is missing; build first (make build)" >&2; exit 1; }
+done
 
+if ! command -v gnuplot >/dev/null; then
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    echo "bench: installing gnuplot-nox for the chart" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gnuplot-nox >/dev/null ||
+      echo "bench: could not install gnuplot-nox; no chart" >&2
+  else
+    echo "bench: gnuplot missing (sudo apt-get install gnuplot-nox); no chart" >&2
+  fi
+fi
+
+node -e "require('onnxruntime-node')" 2>/dev/null || scripts/install-deps --quiet
+
+cache=${LEDGE_CACHE:-$PWD/.cache/networks}
+export LEDGE_CACHE=$cache
+networks=${NETWORKS:-resnet18 resnet50 mobilenet_v2 mobilenet_v3_small squeezenet1_1 efficientnet_b0 inception_v3}
 missing=()
 for n in $networks; do [[ -f $cache/models/$n.onnx ]] || missing+=("$n"); done
 if ((${#missing[@]})); then
   /usr/bin/python3 tests/networks/export_models.py --cache "$cache" "${missing[@]}"
 fi
 
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-field() { /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
-
-echo "ledge $("$ledge" version | cut -d' ' -f2) vs onnxruntime-node $(node -p "require('onnxruntime-node/package.json').version"), $threads threads, $runs runs x $rounds rounds, $(lscpu | sed -n 's/^Model name: *//p')"
-echo
-echo "| network | GMACs | ledge median ms | ORT median ms | ratio | ledge peak RSS MB | ledge arena MB |"
-echo "|---|---:|---:|---:|---:|---:|---:|"
-for n in $networks; do
-  model=$cache/models/$n.onnx
-  l_times=() o_times=()
-  for ((r = 0; r < rounds; r++)); do
-    lj=$("$ledge" bench "$model" --threads "$threads" --runs "$runs" --json)
-    l_times+=("$(field median_ms <<<"$lj")")
-    o_times+=("$(node bench/ort_bench.js "$model" --threads "$threads" --runs "$runs" | field median_ms)")
-  done
-  lm=$(printf '%s\n' "${l_times[@]}" | median)
-  om=$(printf '%s\n' "${o_times[@]}" | median)
-  macs=$(field macs <<<"$lj")
-  rss=$(field peak_rss_kb <<<"$lj")
-  arena=$(field arena_bytes <<<"$lj")
-  awk -v n="$n" -v m="$macs" -v l="$lm" -v o="$om" -v rss="$rss" -v a="$arena" \
-    'BEGIN { printf "| %s | %.2f | %.2f | %.2f | %.2f | %.1f | %.1f |\n", n, m/1e9, l, o, l/o, rss/1024, a/1e6 }'
-done
+exec /usr/bin/python3 bench/bench.py "$ledge"
