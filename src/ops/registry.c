@@ -23,6 +23,7 @@ extern const lg_op_def lg_ops_resize[];
 extern const lg_op_def lg_ops_tf_extra[];
 extern const lg_op_def lg_ops_loss[];
 extern const lg_op_def lg_ops_quant[];
+extern const lg_op_def lg_ops_rnn[];
 
 static const lg_op_def *const families[] = {
     lg_ops_conv,
@@ -42,6 +43,7 @@ static const lg_op_def *const families[] = {
     lg_ops_tf_extra,
     lg_ops_loss,
     lg_ops_quant,
+    lg_ops_rnn,
 };
 
 static bool domain_matches(const char *want, const char *have) {
