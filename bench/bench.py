@@ -21,6 +21,7 @@ Run through `make bench` (bench/run.sh); environment overrides:
   WARM      unmeasured runs at the start of each turn (default 1)
   PROFILE   1 (default) adds ledge's per-op-type profile of every network
   IDLE      1 (default) runs bench/idle_cpu (pool CPU between requests)
+  GEMM      1 (default) runs bench/gemm_bench (resnet50 conv shapes vs OpenBLAS sgemm)
   OUT       directory for RESULTS.md, results.json, ratios.png (default bench/)
 """
 import datetime
@@ -240,6 +241,15 @@ def main():
             log("idle CPU between requests (bench/idle_cpu, mobilenet_v2, 2 threads, 6 requests/s)")
             idle = run_json([os.path.join(bench_bin, "idle_cpu"), idle_model, "--threads", "2",
                              "--json"])
+    gemm = {}
+    if os.environ.get("GEMM", "1") == "1":
+        for t in thread_counts:
+            log(f"conv/GEMM throughput vs OpenBLAS (bench/gemm_bench), {t} thread(s)")
+            try:
+                gemm[t] = run_json([os.path.join(bench_bin, "gemm_bench"), "--json", "--threads", str(t),
+                                    "--peak", str(fma["peak_gflops_per_core"])])
+            except (subprocess.CalledProcessError, json.JSONDecodeError) as e:
+                log(f"gemm_bench failed: {e}")
     fma_end = run_json([os.path.join(bench_bin, "fma_peak"), "--json", "--threads", str(max(thread_counts))])
     elapsed = time.monotonic() - started
 
@@ -253,10 +263,11 @@ def main():
         "settings": {"networks": networks, "threads": thread_counts, "runs": runs, "warm": warm},
     }
     with open(os.path.join(out_dir, "results.json"), "w") as f:
-        json.dump({"info": info, "results": results, "profiles": profiles, "idle": idle}, f, indent=1)
+        json.dump({"info": info, "results": results, "profiles": profiles, "idle": idle,
+                   "gemm": gemm}, f, indent=1)
     chart = write_chart(results, networks, thread_counts, os.path.join(out_dir, "ratios.png"))
     write_markdown(os.path.join(out_dir, "RESULTS.md"), info, results, profiles, idle, networks,
-                   thread_counts, chart)
+                   thread_counts, chart, gemm)
     log(f"wrote {os.path.join(out_dir, 'RESULTS.md')} in {elapsed:.0f} s")
 
 
@@ -264,7 +275,7 @@ def fmt(v, spec=".2f"):
     return "–" if v is None or v != v else format(v, spec)
 
 
-def write_markdown(path, info, results, profiles, idle, networks, thread_counts, chart):
+def write_markdown(path, info, results, profiles, idle, networks, thread_counts, chart, gemm):
     m, fma = info["machine"], info["fma"]
     peak1 = max(fma["peak_gflops_per_core"], info["fma_end"]["peak_gflops_per_core"])
     s = info["settings"]
@@ -379,6 +390,26 @@ def write_markdown(path, info, results, profiles, idle, networks, thread_counts,
         L.append(f"\nDefault vs always-spinning latency: {idle['latency_ratio_default_vs_spinning']:.3f} "
                  "(target ≤ 1.10); default idle CPU under 1% of a core: "
                  f"{'met' if idle['default']['idle_cpu_percent'] < 1 else 'NOT met'}.\n")
+    if gemm:
+        L.append("## Convolution throughput beside OpenBLAS sgemm (bench/gemm_bench)\n")
+        L.append("resnet50's large layers as one-node ledge models (Conv, NCHW, batch 1, weights packed at "
+                 "session creation) and OpenBLAS `cblas_sgemm` on the equivalent GEMM (M = output "
+                 "channels, N = pixels, K = input channels x kernel area; no im2col for OpenBLAS). "
+                 "GFLOP/s are real flops of the convolution (Winograd layers count as direct); "
+                 "% = of the FMA peak per core x threads. Median of 5 interleaved rounds.\n")
+        ts = sorted(gemm)
+        L.append("| layer | M | N | K | " + " | ".join(f"ledge {t}t | OpenBLAS {t}t" for t in ts) + " |")
+        L.append("|---|---:|---:|---:|" + "---:|---:|" * len(ts))
+        cases = gemm[ts[0]]["cases"]
+        for i, c in enumerate(cases):
+            cells = []
+            for t in ts:
+                ci = gemm[t]["cases"][i]
+                blas = (f"{ci['openblas_gflops']:.1f} ({100 * ci['openblas_peak_fraction']:.0f}%)"
+                        if gemm[t].get("openblas") else "–")
+                cells.append(f"{ci['ledge_gflops']:.1f} ({100 * ci['ledge_peak_fraction']:.0f}%) | {blas}")
+            L.append(f"| {c['layer']} | {c['m']} | {c['n']} | {c['k']} | " + " | ".join(cells) + " |")
+        L.append("")
     L.append("Raw numbers (every measured run) are in `bench/results.json`.")
     with open(path, "w") as f:
         f.write("\n".join(L) + "\n")

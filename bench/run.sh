@@ -13,13 +13,13 @@
 # Usage: bench/run.sh [LEDGE_BINARY]   (default build/bin/ledge; the bench
 #   programs are taken from the same build: <build>/bench/)
 # Environment (quick runs): NETWORKS="resnet18 mobilenet_v2" THREADS="1 2"
-#   RUNS=20 WARM=1 PROFILE=1 IDLE=1 OUT=bench LEDGE_CACHE=.cache/networks
+#   RUNS=20 WARM=1 PROFILE=1 IDLE=1 GEMM=1 OUT=bench LEDGE_CACHE=.cache/networks
 #   e.g. NETWORKS=squeezenet1_1 RUNS=5 PROFILE=0 IDLE=0 OUT=/tmp/b bench/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ledge=$(readlink -f "${1:-build/bin/ledge}")
 bench_bin=$(dirname "$(dirname "$ledge")")/bench
-for p in "$ledge" "$bench_bin/ledge_driver" "$bench_bin/fma_peak" "$bench_bin/c2c" "$bench_bin/idle_cpu"; do
+for p in "$ledge" "$bench_bin/gemm_bench" "$bench_bin/ledge_driver" "$bench_bin/fma_peak" "$bench_bin/c2c" "$bench_bin/idle_cpu"; do
   [[ -x $p ]] || { echo "bench: $p is missing; build first (make build)" >&2; exit 1; }
 done
 
