@@ -84,6 +84,12 @@ const char *ledge_status_name(ledge_status status);
 /* The library version as "major.minor.patch". */
 const char *ledge_version(void);
 
+/* The operators this build implements, as "domain.OpType" ("" domain: just
+ * "OpType"). index runs from 0 to ledge_operator_count() - 1; NULL when out
+ * of range. The strings are static. */
+int ledge_operator_count(void);
+const char *ledge_operator_name(int index);
+
 /* ---- Element types ---------------------------------------------------- */
 
 /* Bytes per element (0 for UNDEFINED and STRING). */

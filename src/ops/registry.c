@@ -64,3 +64,18 @@ void lg_op_foreach(void (*fn)(void *ctx, const lg_op_def *def), void *ctx) {
   for (size_t f = 0; f < sizeof families / sizeof families[0]; f++)
     for (const lg_op_def *d = families[f]; d->name; d++) fn(ctx, d);
 }
+
+/* The public listing: a flat index over the family tables. */
+int ledge_operator_count(void) {
+  int n = 0;
+  for (size_t f = 0; f < sizeof families / sizeof families[0]; f++)
+    for (const lg_op_def *d = families[f]; d->name; d++) n++;
+  return n;
+}
+
+const char *ledge_operator_name(int index) {
+  for (size_t f = 0; f < sizeof families / sizeof families[0]; f++)
+    for (const lg_op_def *d = families[f]; d->name; d++)
+      if (index-- == 0) return d->name; /* custom domains are listed by op name */
+  return NULL;
+}
