@@ -1,7 +1,7 @@
 /* test_no_alloc.c: ledge_session_run never allocates once a session is
  * planned. The test replaces the allocator (glibc allows a program to
  * define malloc and friends) with counting wrappers, then runs every model
- * of ONNX's pytorch-converted and pytorch-operator suites: after one warm
+ * of ONNX's backend suite (node, pytorch-converted, pytorch-operator): after one warm
  * run, ten more runs must make no allocator call at all, on 1 and 2
  * threads. Sanitizer builds keep their own allocator, so there the runs
  * happen but nothing is counted. */
@@ -96,9 +96,10 @@ static void check_model(const char *dir, int threads) {
 }
 
 int main(void) {
-  static const char *const suites[] = {ONNX_TESTDATA "/pytorch-converted", ONNX_TESTDATA "/pytorch-operator"};
+  static const char *const suites[] = {ONNX_TESTDATA "/pytorch-converted", ONNX_TESTDATA "/pytorch-operator",
+                                      ONNX_TESTDATA "/node"};
   for (int threads = 1; threads <= 2; threads++)
-    for (size_t k = 0; k < 2; k++) {
+    for (size_t k = 0; k < sizeof suites / sizeof suites[0]; k++) {
       DIR *d = opendir(suites[k]);
       CHECK(d != NULL);
       if (!d) continue;
@@ -113,7 +114,7 @@ int main(void) {
     }
   printf("%d model runs checked (%s), %d made no allocation\n", models,
          COUNTING ? "allocator counted" : "sanitizer build: not counted", silent);
-  CHECK(models > 150);
+  CHECK(models > 1500);
   if (COUNTING) CHECK(allocations > 1000); /* the wrappers really counted (loading allocates) */
   return harness_finish("test_no_alloc");
 }
