@@ -21,6 +21,7 @@ Run through `make bench` (bench/run.sh); environment overrides:
   WARM      unmeasured runs at the start of each turn (default 1)
   PROFILE   1 (default) adds ledge's per-op-type profile of every network
   IDLE      1 (default) runs bench/idle_cpu (pool CPU between requests)
+  XNN       1 (default) adds XNNPACK (bench/xnn_bench) for resnet50 and mobilenet_v2
   GEMM      1 (default) runs bench/gemm_bench (resnet50 conv shapes vs OpenBLAS sgemm)
   OUT       directory for RESULTS.md, results.json, ratios.png (default bench/)
 """
@@ -111,25 +112,34 @@ def machine_description():
     }
 
 
-def bench_pair(ledge_driver, model, threads, runs, warm, turn_gap_s):
-    """Both runtimes resident; interleaved runs. Returns a result dict."""
+def bench_pair(ledge_driver, model, threads, runs, warm, turn_gap_s, xnn=None):
+    """All runtimes resident; interleaved runs. Returns a result dict."""
     starts = [("ledge", [ledge_driver, model, "--threads", str(threads)]),
               ("ort", ["node", os.path.join(ROOT, "bench/ort_bench.js"), model,
                        "--threads", str(threads), "--serve"])]
+    if xnn:
+        starts.append(("xnn", xnn + ["--threads", str(threads)]))
     procs = {}
     for name, argv in starts:
         procs[name] = Runtime(name, argv)
         time.sleep(turn_gap_s)
-    times = {"ledge": [], "ort": []}
-    order = ["ledge", "ort"]
+    order = [name for name, _ in starts]
+    times = {name: [] for name in order}
     for i in range(runs):
-        for name in (order if i % 2 == 0 else order[::-1]):
+        # Rotate who goes first, and reverse every other round.
+        turn = order[i % len(order):] + order[:i % len(order)]
+        for name in (turn if i % 2 == 0 else turn[::-1]):
             got = procs[name].run(warm + 1)
             times[name].append(got[-1])
             time.sleep(turn_gap_s)
     ready = {name: p.ready for name, p in procs.items()}
     rss = {name: p.close() for name, p in procs.items()}
-    return {
+    extra = {}
+    if xnn:
+        extra = {"xnn_ms": median(times["xnn"]), "xnn_times": times["xnn"],
+                 "xnn_startup_ms": ready["xnn"]["startup_ms"], "xnn_peak_rss_kb": rss["xnn"],
+                 "xnn_macs": ready["xnn"].get("macs")}
+    return {**extra, 
         "threads": threads, "runs": runs, "warm": warm,
         "ledge_ms": median(times["ledge"]), "ort_ms": median(times["ort"]),
         "ledge_times": times["ledge"], "ort_times": times["ort"],
@@ -202,6 +212,7 @@ def main():
     warm = int(os.environ.get("WARM", "1"))
     do_profile = os.environ.get("PROFILE", "1") == "1"
     do_idle = os.environ.get("IDLE", "1") == "1"
+    do_xnn = os.environ.get("XNN", "1") == "1"
     out_dir = os.path.abspath(os.environ.get("OUT", os.path.join(ROOT, "bench")))
     os.makedirs(out_dir, exist_ok=True)
     turn_gap_s = 0.005
@@ -219,15 +230,19 @@ def main():
             if t > 1:
                 c2c[f"{n}/{t}"] = run_json([os.path.join(bench_bin, "c2c"), "--json"])
             log(f"{n}, {t} thread{'s' if t > 1 else ''}: {runs} interleaved runs each")
+            xnn_bin = os.path.join(bench_bin, "xnn_bench")
+            xnn = ([xnn_bin, n] if do_xnn and n in ("resnet50", "mobilenet_v2") and os.path.exists(xnn_bin)
+                   else None)
             try:
-                r = bench_pair(driver, model, t, runs, warm, turn_gap_s)
+                r = bench_pair(driver, model, t, runs, warm, turn_gap_s, xnn)
             except RuntimeError as e:
                 log(f"{n}/{t} failed: {e}")
                 continue
             r["c2c_ns"] = c2c.get(f"{n}/{t}", {}).get("round_trip_ns")
             results[f"{n}/{t}"] = r
             log(f"  ledge {r['ledge_ms']:.2f} ms, ORT {r['ort_ms']:.2f} ms, "
-                f"ratio {r['ledge_ms'] / r['ort_ms']:.3f}")
+                f"ratio {r['ledge_ms'] / r['ort_ms']:.3f}" +
+                (f", XNNPACK {r['xnn_ms']:.2f} ms" if "xnn_ms" in r else ""))
     profiles = {}
     if do_profile:
         for n in networks:
@@ -340,6 +355,24 @@ def write_markdown(path, info, results, profiles, idle, networks, thread_counts,
                 else:
                     cells.append("– | – | –")
             L.append(f"| {n} | " + " | ".join(cells) + " |")
+        L.append("")
+    xrows = [(k, r) for k, r in results.items() if "xnn_ms" in r]
+    if xrows:
+        L.append("## Second peer: XNNPACK (resnet50, mobilenet_v2)\n")
+        L.append("XNNPACK (Debian libxnnpack-dev, the CPU engine of TensorFlow Lite) through its subgraph "
+                 "API (bench/xnn_bench): the same architecture built layer by layer (batch norm folded, "
+                 "ReLU/ReLU6 fused, NHWC) with random weights; its multiply-accumulate count is checked "
+                 "against ledge's. Interleaved with the other two in the same turns. "
+                 "best peer = the faster of ORT and XNNPACK.\n")
+        L.append("| network | threads | ledge ms | ORT ms | XNNPACK ms | ledge / best peer | "
+                 "XNNPACK / ORT | MACs match | c2c ns |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|---|---:|")
+        for k, r in xrows:
+            best = min(r["ort_ms"], r["xnn_ms"])
+            L.append(f"| {k.split('/')[0]} | {r['threads']} | {r['ledge_ms']:.2f} | {r['ort_ms']:.2f} | "
+                     f"{r['xnn_ms']:.2f} | **{r['ledge_ms'] / best:.2f}** | {r['xnn_ms'] / r['ort_ms']:.2f} | "
+                     f"{'yes' if r.get('xnn_macs') == r['macs'] else 'no (%s)' % r.get('xnn_macs')} | "
+                     f"{fmt(r.get('c2c_ns'), '.0f') if r['threads'] > 1 else '–'} |")
         L.append("")
     L.append("## Start-up and memory\n")
     L.append("Start-up = model load + session creation (ledge: load, plan, pack; ORT: "

@@ -4,8 +4,10 @@
 # bench/RESULTS.md, bench/results.json and bench/ratios.png. The work is done
 # by bench/bench.py (see its header for what is measured and how); this
 # script makes sure its inputs exist first:
-#   - gnuplot for the chart (Debian gnuplot-nox; installed here when missing
-#     and running as root, otherwise the chart is skipped with a message),
+#   - bench-only Debian packages: gnuplot-nox (the chart), libopenblas-dev
+#     (GEMM peer), libxnnpack-dev + libpthreadpool-dev (second peer);
+#     installed here when missing and running as root, otherwise skipped
+#     with a message,
 #   - onnxruntime-node (scripts/install-deps),
 #   - the ONNX exports of the networks (tests/networks/export_models.py,
 #     from torchvision's architectures, cached in .cache/networks).
@@ -13,7 +15,7 @@
 # Usage: bench/run.sh [LEDGE_BINARY]   (default build/bin/ledge; the bench
 #   programs are taken from the same build: <build>/bench/)
 # Environment (quick runs): NETWORKS="resnet18 mobilenet_v2" THREADS="1 2"
-#   RUNS=20 WARM=1 PROFILE=1 IDLE=1 GEMM=1 OUT=bench LEDGE_CACHE=.cache/networks
+#   RUNS=20 WARM=1 PROFILE=1 IDLE=1 GEMM=1 XNN=1 OUT=bench LEDGE_CACHE=.cache/networks
 #   e.g. NETWORKS=squeezenet1_1 RUNS=5 PROFILE=0 IDLE=0 OUT=/tmp/b bench/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,13 +25,26 @@ for p in "$ledge" "$bench_bin/gemm_bench" "$bench_bin/ledge_driver" "$bench_bin/
   [[ -x $p ]] || { echo "bench: $p is missing; build first (make build)" >&2; exit 1; }
 done
 
-if ! command -v gnuplot >/dev/null; then
+# Bench-only Debian packages: gnuplot for the chart, OpenBLAS (GEMM peer),
+# XNNPACK + pthreadpool (second peer). Installed when missing and running as
+# root; the bench programs are then rebuilt so that CMake finds them.
+bench_packages=(gnuplot-nox libopenblas-dev libxnnpack-dev libpthreadpool-dev)
+missing=()
+for p in "${bench_packages[@]}"; do
+  dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -qx installed || missing+=("$p")
+done
+if ((${#missing[@]})); then
   if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
-    echo "bench: installing gnuplot-nox for the chart" >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gnuplot-nox >/dev/null ||
-      echo "bench: could not install gnuplot-nox; no chart" >&2
+    echo "bench: installing ${missing[*]}" >&2
+    if DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+      build=$(dirname "$bench_bin")
+      cmake -S . -B "$build" >/dev/null && cmake --build "$build" >/dev/null
+    else
+      echo "bench: could not install ${missing[*]}; going on without" >&2
+    fi
   else
-    echo "bench: gnuplot missing (sudo apt-get install gnuplot-nox); no chart" >&2
+    echo "bench: missing ${missing[*]} (sudo apt-get install ${missing[*]});" \
+         "going on without the chart / OpenBLAS / XNNPACK as the case may be" >&2
   fi
 fi
 
