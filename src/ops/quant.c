@@ -25,6 +25,7 @@ static int32_t q8_get(const lg_tensor *t, int64_t i) {
 /* Rounds half to even and saturates to the range of dtype. */
 static void q_store(lg_tensor *t, int64_t i, double v) {
   double r = nearbyint(v); /* the default rounding mode is to nearest, ties to even */
+  if (isnan(r)) r = 0;     /* a zero scale or NaN input: converting NaN would be undefined */
   if (t->dtype == LEDGE_UINT8) ((uint8_t *)t->data)[i] = (uint8_t)(r < 0 ? 0 : r > 255 ? 255 : r);
   else if (t->dtype == LEDGE_INT8) ((int8_t *)t->data)[i] = (int8_t)(r < -128 ? -128 : r > 127 ? 127 : r);
   else ((int32_t *)t->data)[i] = (int32_t)(r < -2147483648.0 ? -2147483648.0 : r > 2147483647.0 ? 2147483647.0 : r);
