@@ -24,6 +24,7 @@ extern const lg_op_def lg_ops_tf_extra[];
 extern const lg_op_def lg_ops_loss[];
 extern const lg_op_def lg_ops_quant[];
 extern const lg_op_def lg_ops_rnn[];
+extern const lg_op_def lg_ops_signal[];
 
 static const lg_op_def *const families[] = {
     lg_ops_conv,
@@ -44,6 +45,7 @@ static const lg_op_def *const families[] = {
     lg_ops_loss,
     lg_ops_quant,
     lg_ops_rnn,
+    lg_ops_signal,
 };
 
 static bool domain_matches(const char *want, const char *have) {
