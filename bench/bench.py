@@ -273,7 +273,7 @@ def main():
         "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
         "machine": machine, "fma": fma, "fma_end": fma_end, "elapsed_s": elapsed,
         "ledge_version": any_r.get("ledge_version"), "ort_version": any_r.get("ort_version"),
-        "git": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+        "git": subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
                               cwd=ROOT).stdout.strip(),
         "settings": {"networks": networks, "threads": thread_counts, "runs": runs, "warm": warm},
     }
@@ -296,7 +296,9 @@ def write_markdown(path, info, results, profiles, idle, networks, thread_counts,
     s = info["settings"]
     L = []
     L.append("# ledge vs ONNX Runtime: benchmark results\n")
-    L.append(f"Measured {info['date']} at commit `{info['git']}` by `make bench` "
+    dirty = (" (`-dirty`: the working tree had uncommitted changes, e.g. kernels in progress)"
+             if info["git"].endswith("-dirty") else "")
+    L.append(f"Measured {info['date']} at commit `{info['git']}`{dirty} by `make bench` "
              f"({info['elapsed_s'] / 60:.1f} minutes). Reproduce with:\n")
     env = f"RUNS={s['runs']} WARM={s['warm']} THREADS=\"{' '.join(map(str, s['threads']))}\""
     L.append(f"```\n{env} make bench\n```\n")
