@@ -25,6 +25,7 @@ extern const lg_op_def lg_ops_loss[];
 extern const lg_op_def lg_ops_quant[];
 extern const lg_op_def lg_ops_rnn[];
 extern const lg_op_def lg_ops_signal[];
+extern const lg_op_def lg_ops_einsum[];
 
 static const lg_op_def *const families[] = {
     lg_ops_conv,
@@ -46,6 +47,7 @@ static const lg_op_def *const families[] = {
     lg_ops_quant,
     lg_ops_rnn,
     lg_ops_signal,
+    lg_ops_einsum,
 };
 
 static bool domain_matches(const char *want, const char *have) {
