@@ -26,6 +26,7 @@ extern const lg_op_def lg_ops_quant[];
 extern const lg_op_def lg_ops_rnn[];
 extern const lg_op_def lg_ops_signal[];
 extern const lg_op_def lg_ops_einsum[];
+extern const lg_op_def lg_ops_gridsample[];
 
 static const lg_op_def *const families[] = {
     lg_ops_conv,
@@ -48,6 +49,7 @@ static const lg_op_def *const families[] = {
     lg_ops_rnn,
     lg_ops_signal,
     lg_ops_einsum,
+    lg_ops_gridsample,
 };
 
 static bool domain_matches(const char *want, const char *have) {
