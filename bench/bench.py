@@ -219,6 +219,7 @@ def main():
     started = time.monotonic()
 
     machine = machine_description()
+    load_start = os.getloadavg()
     log(f"machine: {machine['cpu']}, {machine['cpus']} CPUs ({machine['isa']})")
     fma = run_json([os.path.join(bench_bin, "fma_peak"), "--json", "--threads", str(max(thread_counts))])
     log(f"FMA peak {fma['peak_gflops_per_core']:.1f} GFLOP/s per core ({fma['peak_isa']})")
@@ -271,6 +272,7 @@ def main():
     any_r = next(iter(results.values()), {})
     info = {
         "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+        "loadavg_start": load_start, "loadavg_end": os.getloadavg(),
         "machine": machine, "fma": fma, "fma_end": fma_end, "elapsed_s": elapsed,
         "ledge_version": any_r.get("ledge_version"), "ort_version": any_r.get("ort_version"),
         "git": subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
@@ -310,6 +312,13 @@ def write_markdown(path, info, results, profiles, idle, networks, thread_counts,
     L.append(f"- Batch 1, random input. Both runtimes resident at once and interleaved run by run "
              f"({s['warm']} unmeasured + 1 measured run per turn, alternating which goes first); "
              f"medians of {s['runs']} measured runs each.")
+    la0, la1 = info["loadavg_start"], info["loadavg_end"]
+    busy = max(la0[0], la1[0]) > 0.5 * m["cpus"]
+    L.append(f"- Load average (1/5/15 min) at the start {la0[0]:.2f}/{la0[1]:.2f}/{la0[2]:.2f}, at the end "
+             f"{la1[0]:.2f}/{la1[1]:.2f}/{la1[2]:.2f}" +
+             (f": **the machine was busy with other work** ({m['cpus']} CPUs), so absolute times and "
+              "2-thread figures are inflated; the interleaved ratios are the meaningful numbers." if busy
+              else "."))
     isa_parts = [f"{k} {v['gflops_1_core']:.1f}" for k, v in fma.items()
                  if isinstance(v, dict) and "gflops_1_core" in v]
     L.append(f"- FMA peak (bench/fma_peak, fp32, one core): {', '.join(isa_parts)} GFLOP/s; "
