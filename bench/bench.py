@@ -23,12 +23,17 @@ Run through `make bench` (bench/run.sh); environment overrides:
   IDLE      1 (default) runs bench/idle_cpu (pool CPU between requests)
   XNN       1 (default) adds XNNPACK (bench/xnn_bench) for resnet50 and mobilenet_v2
   GEMM      1 (default) runs bench/gemm_bench (resnet50 conv shapes vs OpenBLAS sgemm)
+  BUDGET_S  seconds one network x thread count may take; fewer runs (>= 3) if
+            the first round says it would take longer (default 120)
+  TIMEOUT_S a runtime that does not answer within this is killed and the
+            configuration reported as failed (default 300)
   OUT       directory for RESULTS.md, results.json, ratios.png (default bench/)
 """
 import datetime
 import json
 import os
 import platform
+import select
 import shutil
 import statistics
 import subprocess
@@ -47,8 +52,9 @@ def log(msg):
 class Runtime:
     """A resident benchmark process speaking the run/quit line protocol."""
 
-    def __init__(self, name, argv):
+    def __init__(self, name, argv, timeout_s):
         self.name = name
+        self.timeout_s = timeout_s
         t0 = time.monotonic()
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True, bufsize=1, cwd=ROOT)
@@ -58,6 +64,11 @@ class Runtime:
             raise RuntimeError(f"{name}: {self.ready}")
 
     def _reply(self):
+        ready, _, _ = select.select([self.proc.stdout], [], [], self.timeout_s)
+        if not ready:
+            self.proc.kill()
+            self.proc.wait()
+            raise RuntimeError(f"{self.name}: no answer within {self.timeout_s:.0f} s; killed")
         line = self.proc.stdout.readline()
         if not line:
             raise RuntimeError(f"{self.name} exited (status {self.proc.wait()})")
@@ -78,8 +89,9 @@ class Runtime:
         return reply.get("peak_rss_kb", 0)
 
 
-def run_json(argv):
-    out = subprocess.run(argv, check=True, capture_output=True, text=True, cwd=ROOT).stdout
+def run_json(argv, timeout=None):
+    out = subprocess.run(argv, check=True, capture_output=True, text=True, cwd=ROOT,
+                         timeout=timeout).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -112,26 +124,47 @@ def machine_description():
     }
 
 
-def bench_pair(ledge_driver, model, threads, runs, warm, turn_gap_s, xnn=None):
-    """All runtimes resident; interleaved runs. Returns a result dict."""
+def bench_pair(ledge_driver, model, threads, runs, warm, turn_gap_s, xnn=None, budget_s=120.0,
+               timeout_s=300.0):
+    """All runtimes resident; interleaved runs. Returns a result dict. When the
+    first round shows that `runs` rounds would take more than budget_s, fewer
+    rounds are run (at least 3) and the result says so."""
     starts = [("ledge", [ledge_driver, model, "--threads", str(threads)]),
               ("ort", ["node", os.path.join(ROOT, "bench/ort_bench.js"), model,
                        "--threads", str(threads), "--serve"])]
     if xnn:
         starts.append(("xnn", xnn + ["--threads", str(threads)]))
     procs = {}
-    for name, argv in starts:
-        procs[name] = Runtime(name, argv)
-        time.sleep(turn_gap_s)
+    try:
+        for name, argv in starts:
+            procs[name] = Runtime(name, argv, timeout_s)
+            time.sleep(turn_gap_s)
+    except RuntimeError:
+        for p in procs.values():
+            p.proc.kill()
+        raise
     order = [name for name, _ in starts]
     times = {name: [] for name in order}
-    for i in range(runs):
+    planned, i = runs, 0
+    while i < runs:
         # Rotate who goes first, and reverse every other round.
+        t_round = time.monotonic()
         turn = order[i % len(order):] + order[:i % len(order)]
-        for name in (turn if i % 2 == 0 else turn[::-1]):
-            got = procs[name].run(warm + 1)
-            times[name].append(got[-1])
-            time.sleep(turn_gap_s)
+        try:
+            for name in (turn if i % 2 == 0 else turn[::-1]):
+                got = procs[name].run(warm + 1)
+                times[name].append(got[-1])
+                time.sleep(turn_gap_s)
+        except RuntimeError:
+            for p in procs.values():
+                p.proc.kill()
+            raise
+        if i == 0:
+            per_round = time.monotonic() - t_round
+            if per_round * runs > budget_s:
+                runs = max(3, min(runs, int(budget_s / max(per_round, 1e-3))))
+                log(f"  {per_round:.1f} s per round: {runs} rounds instead of {planned} (BUDGET_S={budget_s:.0f})")
+        i += 1
     ready = {name: p.ready for name, p in procs.items()}
     rss = {name: p.close() for name, p in procs.items()}
     extra = {}
@@ -140,7 +173,7 @@ def bench_pair(ledge_driver, model, threads, runs, warm, turn_gap_s, xnn=None):
                  "xnn_startup_ms": ready["xnn"]["startup_ms"], "xnn_peak_rss_kb": rss["xnn"],
                  "xnn_macs": ready["xnn"].get("macs")}
     return {**extra, 
-        "threads": threads, "runs": runs, "warm": warm,
+        "threads": threads, "runs": runs, "planned_runs": planned, "warm": warm,
         "ledge_ms": median(times["ledge"]), "ort_ms": median(times["ort"]),
         "ledge_times": times["ledge"], "ort_times": times["ort"],
         "macs": ready["ledge"]["macs"],
@@ -153,12 +186,12 @@ def bench_pair(ledge_driver, model, threads, runs, warm, turn_gap_s, xnn=None):
     }
 
 
-def profile(ledge, model):
+def profile(ledge, model, timeout_s):
     try:
-        j = run_json([ledge, "bench", model, "--threads", "1", "--runs", "5", "--warmup", "1",
-                      "--profile", "--json"])
+        j = run_json([ledge, "bench", model, "--threads", "1", "--runs", "3", "--warmup", "1",
+                      "--profile", "--json"], timeout=timeout_s)
         return j.get("profile")
-    except (subprocess.CalledProcessError, json.JSONDecodeError) as e:
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, json.JSONDecodeError) as e:
         log(f"profile of {model} failed: {e}")
         return None
 
@@ -216,6 +249,8 @@ def main():
     out_dir = os.path.abspath(os.environ.get("OUT", os.path.join(ROOT, "bench")))
     os.makedirs(out_dir, exist_ok=True)
     turn_gap_s = 0.005
+    budget_s = float(os.environ.get("BUDGET_S", "120"))
+    timeout_s = float(os.environ.get("TIMEOUT_S", "300"))
     started = time.monotonic()
 
     machine = machine_description()
@@ -224,7 +259,7 @@ def main():
     fma = run_json([os.path.join(bench_bin, "fma_peak"), "--json", "--threads", str(max(thread_counts))])
     log(f"FMA peak {fma['peak_gflops_per_core']:.1f} GFLOP/s per core ({fma['peak_isa']})")
 
-    results, c2c = {}, {}
+    results, c2c, failures = {}, {}, {}
     for n in networks:
         model = os.path.join(cache, "models", n + ".onnx")
         for t in thread_counts:
@@ -235,9 +270,10 @@ def main():
             xnn = ([xnn_bin, n] if do_xnn and n in ("resnet50", "mobilenet_v2") and os.path.exists(xnn_bin)
                    else None)
             try:
-                r = bench_pair(driver, model, t, runs, warm, turn_gap_s, xnn)
+                r = bench_pair(driver, model, t, runs, warm, turn_gap_s, xnn, budget_s, timeout_s)
             except RuntimeError as e:
                 log(f"{n}/{t} failed: {e}")
+                failures[f"{n}/{t}"] = str(e)
                 continue
             r["c2c_ns"] = c2c.get(f"{n}/{t}", {}).get("round_trip_ns")
             results[f"{n}/{t}"] = r
@@ -247,7 +283,9 @@ def main():
     profiles = {}
     if do_profile:
         for n in networks:
-            p = profile(ledge, os.path.join(cache, "models", n + ".onnx"))
+            if any(k.startswith(n + "/") for k in failures):
+                continue
+            p = profile(ledge, os.path.join(cache, "models", n + ".onnx"), timeout_s)
             if p:
                 profiles[n] = p
     idle = None
@@ -255,16 +293,19 @@ def main():
         idle_model = os.path.join(cache, "models", "mobilenet_v2.onnx")
         if os.path.exists(idle_model):
             log("idle CPU between requests (bench/idle_cpu, mobilenet_v2, 2 threads, 6 requests/s)")
-            idle = run_json([os.path.join(bench_bin, "idle_cpu"), idle_model, "--threads", "2",
-                             "--json"])
+            try:
+                idle = run_json([os.path.join(bench_bin, "idle_cpu"), idle_model, "--threads", "2",
+                                 "--json"], timeout=timeout_s)
+            except (subprocess.CalledProcessError, subprocess.TimeoutExpired, json.JSONDecodeError) as e:
+                log(f"idle_cpu failed: {e}")
     gemm = {}
     if os.environ.get("GEMM", "1") == "1":
         for t in thread_counts:
             log(f"conv/GEMM throughput vs OpenBLAS (bench/gemm_bench), {t} thread(s)")
             try:
                 gemm[t] = run_json([os.path.join(bench_bin, "gemm_bench"), "--json", "--threads", str(t),
-                                    "--peak", str(fma["peak_gflops_per_core"])])
-            except (subprocess.CalledProcessError, json.JSONDecodeError) as e:
+                                    "--peak", str(fma["peak_gflops_per_core"])], timeout=timeout_s)
+            except (subprocess.CalledProcessError, subprocess.TimeoutExpired, json.JSONDecodeError) as e:
                 log(f"gemm_bench failed: {e}")
     fma_end = run_json([os.path.join(bench_bin, "fma_peak"), "--json", "--threads", str(max(thread_counts))])
     elapsed = time.monotonic() - started
@@ -281,10 +322,10 @@ def main():
     }
     with open(os.path.join(out_dir, "results.json"), "w") as f:
         json.dump({"info": info, "results": results, "profiles": profiles, "idle": idle,
-                   "gemm": gemm}, f, indent=1)
+                   "gemm": gemm, "failures": failures}, f, indent=1)
     chart = write_chart(results, networks, thread_counts, os.path.join(out_dir, "ratios.png"))
     write_markdown(os.path.join(out_dir, "RESULTS.md"), info, results, profiles, idle, networks,
-                   thread_counts, chart, gemm)
+                   thread_counts, chart, gemm, failures)
     log(f"wrote {os.path.join(out_dir, 'RESULTS.md')} in {elapsed:.0f} s")
 
 
@@ -292,7 +333,7 @@ def fmt(v, spec=".2f"):
     return "–" if v is None or v != v else format(v, spec)
 
 
-def write_markdown(path, info, results, profiles, idle, networks, thread_counts, chart, gemm):
+def write_markdown(path, info, results, profiles, idle, networks, thread_counts, chart, gemm, failures):
     m, fma = info["machine"], info["fma"]
     peak1 = max(fma["peak_gflops_per_core"], info["fma_end"]["peak_gflops_per_core"])
     s = info["settings"]
@@ -339,11 +380,12 @@ def write_markdown(path, info, results, profiles, idle, networks, thread_counts,
         for n in networks:
             r = results.get(f"{n}/{t}")
             if not r:
-                L.append(f"| {n} | failed |")
+                L.append(f"| {n} | failed: {failures.get(f'{n}/{t}', '?')} |")
                 continue
             gf_l = 2 * r["macs"] / (r["ledge_ms"] * 1e6)
             gf_o = 2 * r["macs"] / (r["ort_ms"] * 1e6)
-            row = (f"| {n} | {r['macs'] / 1e9:.2f} | {r['ledge_ms']:.2f} | {r['ort_ms']:.2f} | "
+            fewer = f" ({r['runs']} runs)" if r["runs"] < r.get("planned_runs", r["runs"]) else ""
+            row = (f"| {n}{fewer} | {r['macs'] / 1e9:.2f} | {r['ledge_ms']:.2f} | {r['ort_ms']:.2f} | "
                    f"**{r['ledge_ms'] / r['ort_ms']:.2f}** | {gf_l:.1f} | {100 * gf_l / (peak1 * t):.0f}% | "
                    f"{gf_o:.1f} | {100 * gf_o / (peak1 * t):.0f}% |")
             if t > 1:

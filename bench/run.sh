@@ -15,7 +15,8 @@
 # Usage: bench/run.sh [LEDGE_BINARY]   (default build/bin/ledge; the bench
 #   programs are taken from the same build: <build>/bench/)
 # Environment (quick runs): NETWORKS="resnet18 mobilenet_v2" THREADS="1 2"
-#   RUNS=20 WARM=1 PROFILE=1 IDLE=1 GEMM=1 XNN=1 OUT=bench LEDGE_CACHE=.cache/networks
+#   RUNS=20 WARM=1 PROFILE=1 IDLE=1 GEMM=1 XNN=1 BUDGET_S=120 TIMEOUT_S=300 OUT=bench
+#   LEDGE_CACHE=.cache/networks
 #   e.g. NETWORKS=squeezenet1_1 RUNS=5 PROFILE=0 IDLE=0 OUT=/tmp/b bench/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
