@@ -39,6 +39,7 @@ const char *cli_dims(const ledge_tensor_info *info, char *buf, size_t size);
 int cmd_info(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_frames(int argc, char **argv);
 int cmd_ops(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 

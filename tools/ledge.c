@@ -14,6 +14,7 @@ static const command commands[] = {
     {"info", cmd_info, "describe a model: inputs, outputs, operators, parameters, MACs, memory"},
     {"run", cmd_run, "run a model on .npy inputs (or random ones) and write .npy outputs"},
     {"bench", cmd_bench, "measure load time, latency and peak memory"},
+    {"frames", cmd_frames, "list (and save) the frames of a video, stream, camera or image directory"},
     {"ops", cmd_ops, "list the operators this build implements"},
     {"serve", cmd_serve, "serve models over HTTP(S) and MQTT (ledge serve --help)"},
 };
