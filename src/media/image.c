@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <jpeglib.h>
+#include <jerror.h>
 #include <png.h>
 
 static ledge_status fail(char *err, size_t err_size, ledge_status st, const char *fmt, ...)
@@ -77,10 +78,19 @@ typedef struct {
 static void jpeg_error_exit(j_common_ptr cinfo) {
   jpeg_error *e = (jpeg_error *)cinfo->err;
   e->mgr.format_message(cinfo, e->message);
+  if (!e->message[0]) snprintf(e->message, sizeof e->message, "decoder error");
   longjmp(e->jump, 1);
 }
 
-static void jpeg_quiet(j_common_ptr cinfo, int level) { (void)cinfo, (void)level; }
+/* Warnings are ignored, except a premature end of data: a truncated file is
+ * an error, not a picture with a gray bottom. */
+static void jpeg_warning(j_common_ptr cinfo, int level) {
+  if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF) {
+    jpeg_error *e = (jpeg_error *)cinfo->err;
+    snprintf(e->message, sizeof e->message, "the data is truncated");
+    longjmp(e->jump, 1);
+  }
+}
 
 static ledge_status decode_jpeg(const void *data, size_t size, media_image *out, char *err,
                                 size_t err_size) {
@@ -92,9 +102,10 @@ static ledge_status decode_jpeg(const void *data, size_t size, media_image *out,
   memset(&cinfo, 0, sizeof cinfo);
   cinfo.err = jpeg_std_error(&jerr.mgr);
   jerr.mgr.error_exit = jpeg_error_exit;
-  jerr.mgr.emit_message = jpeg_quiet;
+  jerr.mgr.emit_message = jpeg_warning;
   jerr.message[0] = 0;
   if (setjmp(jerr.jump)) {
+    if (jerr.message[0] == 0) jerr.mgr.format_message((j_common_ptr)&cinfo, jerr.message);
     jpeg_destroy_decompress(&cinfo);
     media_image_free(img);
     if (status == LEDGE_ERR_FORMAT)

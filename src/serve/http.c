@@ -262,7 +262,10 @@ static mhd_result handler(void *cls, struct MHD_Connection *c, const char *url, 
       return respond_error(s, c, 413, buf);
     }
     serve_version *v = serve_acquire(s, k->slot);
-    if (!v) return respond_error(s, c, 503, "model is loading");
+    if (!v) {
+      serve_metrics_request(s->metrics, k->slot, 503, 0);
+      return respond_error(s, c, 503, "model is loading");
+    }
     serve_job *j = serve_job_new();
     if (!j) {
       serve_release(v);
