@@ -6,6 +6,7 @@
  * importer; the Keras layers-model importer is tfjs_layers.c.
  */
 #include <errno.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -541,6 +542,7 @@ static lg_status load_weight(tfjs_im *im, const lg_json *w, const uint8_t *buf, 
         continue;
       }
       memcpy((uint8_t *)dst + i * 4, p + i * 4, 4);
+      if (dt == LEDGE_FLOAT32 && fabsf(((float *)dst)[i]) < FLT_MIN) ((float *)dst)[i] = 0.0f;
       continue;
     } else if (qkind == 1) {
       x = p[i] * qscale + qmin;
@@ -553,7 +555,11 @@ static lg_status load_weight(tfjs_im *im, const lg_json *w, const uint8_t *buf, 
       memcpy(&u, p + i * 2, 2);
       x = lg_half_to_float(u);
     }
-    if (dt == LEDGE_FLOAT32) ((float *)dst)[i] = (float)x;
+    if (dt == LEDGE_FLOAT32) {
+      float f = (float)x;
+      /* Subnormal weights change nothing but make float math crawl. */
+      ((float *)dst)[i] = fabsf(f) < FLT_MIN ? 0.0f : f;
+    }
     else if (dt == LEDGE_INT32) ((int32_t *)dst)[i] = (int32_t)lrint(x);
     else ((uint8_t *)dst)[i] = x != 0;
   }
