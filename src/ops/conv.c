@@ -12,8 +12,11 @@
  * This file also owns the window geometry (kernel, strides, dilations, pads,
  * auto_pad) that the pooling operators share.
  */
+#include <stdlib.h>
 #include <string.h>
 
+#include "kernels/depthwise.h"
+#include "kernels/gemm.h"
 #include "ops/nn_common.h"
 
 /* ---- Window geometry (shared with pool.c) ---- */
@@ -184,6 +187,188 @@ static lg_status conv_analyze(const lg_node *node, lg_tensor *const *in, conv_sh
   return LEDGE_OK;
 }
 
+/* ---- Optimized Conv (src/kernels) ----
+ *
+ * infer picks an algorithm per layer from its shape and the ISA level
+ * (kernels/cpu.h) and packs the weights once into node->state:
+ *   - depthwise 3x3/5x5, stride 1 or 2: a dedicated kernel per channel plane;
+ *   - everything else with at least 4 output channels per group: packed GEMM
+ *     (kernels/gemm.h) per (image, group), with B read straight from the
+ *     input for a 1x1 stride-1 convolution and unfolded panel by panel
+ *     (im2col without a full column matrix) otherwise.
+ * Bias and the fused activation are applied as the results are stored.
+ * Whatever is not covered (3-D, non-constant weights, LEDGE_ISA=reference)
+ * runs the reference kernel below. */
+
+enum { CONV_REFERENCE = 0, CONV_GEMM_1X1, CONV_GEMM_IM2COL, CONV_DEPTHWISE, CONV_ALGO_COUNT };
+
+typedef struct conv_fast {
+  int algo;
+  const lg_gemm_kernel *kern;
+  lg_dw_fn dw;
+  size_t group_stride; /* floats between the packed weights of two groups */
+  float *packed;       /* 64-byte aligned, inside this allocation */
+} conv_fast;
+
+static const char *const conv_kernel_names[CONV_ALGO_COUNT][LG_ISA_COUNT] = {
+    [CONV_GEMM_1X1] = {"gemm-1x1/generic", "gemm-1x1/generic", "gemm-1x1/avx2", "gemm-1x1/avx512"},
+    [CONV_GEMM_IM2COL] = {"im2col-gemm/generic", "im2col-gemm/generic", "im2col-gemm/avx2",
+                          "im2col-gemm/avx512"},
+    [CONV_DEPTHWISE] = {"depthwise/generic", "depthwise/generic", "depthwise/avx2",
+                        "depthwise/avx512"},
+};
+
+/* Only 1-D and 2-D windows (the depth slot neutral) take the fast paths. */
+static bool window_is_2d(const lg_window *w) {
+  return w->in[0] == 1 && w->out[0] == 1 && w->kernel[0] == 1 && !w->pad_begin[0] &&
+         !w->pad_end[0];
+}
+
+static lg_status conv_plan_fast(lg_node *node, lg_tensor *const *in, const conv_shape *s) {
+  lg_isa isa = lg_isa_active();
+  const lg_window *w = &s->w;
+  if (isa == LG_ISA_REFERENCE || !in[1]->data || !window_is_2d(w) || s->batch < 1 ||
+      window_out_count(w) < 1)
+    return LEDGE_OK;
+  int algo = CONV_REFERENCE;
+  lg_dw_fn dw = NULL;
+  int64_t in_per_group = s->in_channels / s->group, out_per_group = s->out_channels / s->group;
+  if (in_per_group == 1 && out_per_group == 1 && w->kernel[1] == w->kernel[2] &&
+      w->stride[1] == w->stride[2] && w->dilation[1] == 1 && w->dilation[2] == 1 &&
+      (dw = lg_depthwise_kernel(isa, (int)w->kernel[2], (int)w->stride[2])))
+    algo = CONV_DEPTHWISE;
+  else if (!s->direct && in_per_group >= 1)
+    algo = s->pointwise ? CONV_GEMM_1X1 : CONV_GEMM_IM2COL;
+  if (algo == CONV_REFERENCE) return LEDGE_OK;
+
+  const lg_gemm_kernel *kern = lg_gemm_kernel_for(isa);
+  int64_t rows = in_per_group * window_kernel_count(w);
+  size_t group_floats = algo == CONV_DEPTHWISE ? 0 : lg_gemm_packed_a_floats(kern, out_per_group, rows);
+  size_t bytes = sizeof(conv_fast) + LG_ALIGNMENT + group_floats * (size_t)s->group * sizeof(float);
+  conv_fast *f = malloc(bytes);
+  if (!f) return lg_error(LEDGE_ERR_NO_MEMORY, "%s node '%s': out of memory for packed weights",
+                          node->op_type, node->name);
+  f->algo = algo;
+  f->kern = kern;
+  f->dw = dw;
+  f->group_stride = group_floats;
+  f->packed = (float *)lg_align_up((size_t)((char *)f + sizeof *f), LG_ALIGNMENT);
+  const float *wt = in[1]->data;
+  for (int64_t g = 0; g < s->group && group_floats; g++)
+    lg_gemm_pack_a(kern, out_per_group, rows, wt + g * out_per_group * rows, rows, 1,
+                   f->packed + g * group_floats);
+  node->state = f;
+  node->kernel = conv_kernel_names[algo][kern->isa == LG_ISA_GENERIC ? LG_ISA_GENERIC : isa];
+  if (algo == CONV_DEPTHWISE) node->kernel = conv_kernel_names[algo][isa];
+  return LEDGE_OK;
+}
+
+/* Fills a KC x NR panel of the unfolded input (rows (c, kh, kw), columns
+ * output pixels) for the packed GEMM, straight from the input. */
+typedef struct im2col_pack_ctx {
+  const lg_window *w;
+  const float *x; /* the group's first input channel */
+  int64_t n;      /* output pixels */
+} im2col_pack_ctx;
+
+static void im2col_pack(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int nr,
+                        float *panel) {
+  const im2col_pack_ctx *c = ctx;
+  const lg_window *w = c->w;
+  int64_t out_w = w->out[2], kh_n = w->kernel[1], kw_n = w->kernel[2];
+  int64_t in_h = w->in[1], in_w = w->in[2];
+  int64_t cols = c->n - j0 < nr ? c->n - j0 : nr;
+  int64_t oh0 = j0 / out_w, ow0 = j0 % out_w;
+  for (int64_t p = 0; p < kc; p++) {
+    int64_t row = p0 + p, ch = row / (kh_n * kw_n), tap = row % (kh_n * kw_n);
+    int64_t kh = tap / kw_n, kw = tap % kw_n;
+    const float *xc = c->x + ch * in_h * in_w;
+    float *dst = panel + p * nr;
+    int64_t off_w = kw * w->dilation[2] - w->pad_begin[2], lo, hi;
+    valid_range(out_w, in_w, w->stride[2], off_w, &lo, &hi);
+    int64_t jj = 0, oh = oh0, ow = ow0;
+    while (jj < cols) {
+      int64_t len = cols - jj < out_w - ow ? cols - jj : out_w - ow;
+      int64_t ih = oh * w->stride[1] + kh * w->dilation[1] - w->pad_begin[1];
+      float *d = dst + jj;
+      if (ih < 0 || ih >= in_h) {
+        memset(d, 0, (size_t)len * sizeof(float));
+      } else {
+        const float *src = xc + ih * in_w;
+        /* The valid columns of this segment: [a, b) within [ow, ow + len). */
+        int64_t a = lo > ow ? lo : ow, b = hi < ow + len ? hi : ow + len;
+        if (a > ow + len) a = ow + len;
+        if (b < a) b = a;
+        for (int64_t o = ow; o < a; o++) d[o - ow] = 0;
+        if (w->stride[2] == 1) {
+          if (b > a) memcpy(d + (a - ow), src + a + off_w, (size_t)(b - a) * sizeof(float));
+        } else {
+          for (int64_t o = a; o < b; o++) d[o - ow] = src[o * w->stride[2] + off_w];
+        }
+        for (int64_t o = b; o < ow + len; o++) d[o - ow] = 0;
+      }
+      jj += len;
+      ow = 0;
+      oh++;
+    }
+    for (int64_t j = cols; j < nr; j++) dst[j] = 0;
+  }
+}
+
+typedef struct dw_ctx {
+  const conv_shape *s;
+  const conv_fast *f;
+  const float *x, *wt, *bias;
+  float *y;
+  const lg_act *act;
+} dw_ctx;
+
+static void dw_planes(void *ctx, int64_t begin, int64_t end) {
+  const dw_ctx *c = ctx;
+  const lg_window *w = &c->s->w;
+  int64_t channels = c->s->out_channels, in_count = window_in_count(w);
+  int64_t out_count = window_out_count(w), kk = w->kernel[1] * w->kernel[2];
+  for (int64_t plane = begin; plane < end; plane++) {
+    int64_t m = plane % channels;
+    c->f->dw(c->x + plane * in_count, w->in[1], w->in[2], c->wt + m * kk,
+             c->bias ? c->bias[m] : 0.0f, c->y + plane * out_count, w->out[1], w->out[2],
+             w->pad_begin[1], w->pad_begin[2], c->act);
+  }
+}
+
+static void conv_run_fast(const lg_node *node, const conv_fast *f, const conv_shape *s,
+                          const float *x, const float *wt, const float *bias, float *y,
+                          const lg_exec *exec) {
+  const lg_window *w = &s->w;
+  int64_t in_count = window_in_count(w), out_count = window_out_count(w);
+  if (f->algo == CONV_DEPTHWISE) {
+    dw_ctx c = {s, f, x, wt, bias, y, &node->act};
+    lg_threadpool *pool = s->batch * s->out_channels * out_count < 4096 ? NULL : exec->pool;
+    lg_parallel_for(pool, s->batch * s->out_channels, dw_planes, &c);
+    return;
+  }
+  int64_t in_per_group = s->in_channels / s->group, out_per_group = s->out_channels / s->group;
+  int64_t rows = in_per_group * window_kernel_count(w);
+  for (int64_t image = 0; image < s->batch; image++)
+    for (int64_t g = 0; g < s->group; g++) {
+      const float *xg = x + (image * s->in_channels + g * in_per_group) * in_count;
+      im2col_pack_ctx pc = {w, xg, out_count};
+      lg_gemm_desc d = {.kern = f->kern, .m = out_per_group, .n = out_count, .k = rows,
+                        .a_packed = f->packed + (size_t)g * f->group_stride,
+                        .c = y + (image * s->out_channels + g * out_per_group) * out_count,
+                        .ldc = out_count, .bias = bias ? bias + g * out_per_group : NULL,
+                        .act = node->act};
+      if (f->algo == CONV_GEMM_1X1) {
+        d.b = xg;
+        d.ldb = in_count;
+      } else {
+        d.pack_b = im2col_pack;
+        d.pack_ctx = &pc;
+      }
+      lg_gemm(&d, exec->pool);
+    }
+}
+
 static lg_status conv_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
   LG_TRY(lg_check_io(node, out, 2, 3));
   LG_TRY(lg_check_float(node, in[0], 0));
@@ -206,6 +391,8 @@ static lg_status conv_infer(lg_node *node, lg_tensor *const *in, lg_tensor *cons
                     node->name);
   node->workspace = s.direct || s.pointwise ? 0 : (size_t)(rows * cols) * sizeof(float);
   node->macs = s.batch * s.out_channels * cols * rows;
+  LG_TRY(conv_plan_fast(node, in, &s));
+  if (node->state) node->workspace = 0;
   return LEDGE_OK;
 }
 
@@ -311,6 +498,10 @@ static lg_status conv_run(const lg_node *node, lg_tensor *const *in, lg_tensor *
   int64_t in_per_group = s.in_channels / s.group, out_per_group = s.out_channels / s.group;
   int64_t rows = in_per_group * window_kernel_count(w);
 
+  if (node->state) {
+    conv_run_fast(node, node->state, &s, x, wt, bias, y, exec);
+    return LEDGE_OK;
+  }
   if (s.direct) {
     conv_direct_ctx c = {&s, x, wt, bias, y};
     lg_parallel_for(exec->pool, s.batch * s.out_channels, conv_direct_planes, &c);
