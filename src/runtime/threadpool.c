@@ -30,7 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define NEXT_BITS 11
+#define NEXT_BITS 11 /* LG_MAX_TASKS = 2^11 - 1 */
 #define NCH_SHIFT NEXT_BITS
 #define GEN_SHIFT (2 * NEXT_BITS)
 #define FIELD_MASK ((1u << NEXT_BITS) - 1)
@@ -263,7 +263,7 @@ int lg_threadpool_pinned(const lg_threadpool *p) { return p ? p->pinned : 0; }
 int lg_threadpool_thread_index(void) { return tl_pool ? tl_index : 0; }
 
 static void parallel_run(lg_threadpool *p, int64_t n, lg_range_fn fn, lg_indexed_range_fn fni,
-                         void *ctx) {
+                         void *ctx, int64_t max_chunks) {
   if (n <= 0) return;
   if (!p || p->n_threads == 1 || n == 1 || tl_pool == p) {
     /* Serial: no pool, nothing to split, or a loop nested in one of this
@@ -279,7 +279,7 @@ static void parallel_run(lg_threadpool *p, int64_t n, lg_range_fn fn, lg_indexed
   int saved_index = tl_index;
   tl_pool = p;
   tl_index = 0;
-  uint32_t nch = n < p->n_threads ? (uint32_t)n : (uint32_t)p->n_threads;
+  uint32_t nch = (uint32_t)(n < max_chunks ? n : max_chunks);
   p->n = n;
   p->fn = fn;
   p->fn_indexed = fni;
@@ -314,9 +314,13 @@ static void parallel_run(lg_threadpool *p, int64_t n, lg_range_fn fn, lg_indexed
 }
 
 void lg_parallel_for(lg_threadpool *p, int64_t n, lg_range_fn fn, void *ctx) {
-  parallel_run(p, n, fn, NULL, ctx);
+  parallel_run(p, n, fn, NULL, ctx, p ? p->n_threads : 1);
 }
 
 void lg_parallel_for_indexed(lg_threadpool *p, int64_t n, lg_indexed_range_fn fn, void *ctx) {
-  parallel_run(p, n, NULL, fn, ctx);
+  parallel_run(p, n, NULL, fn, ctx, p ? p->n_threads : 1);
+}
+
+void lg_parallel_for_dynamic(lg_threadpool *p, int64_t n, lg_indexed_range_fn fn, void *ctx) {
+  parallel_run(p, n, NULL, fn, ctx, LG_MAX_TASKS);
 }

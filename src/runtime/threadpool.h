@@ -49,6 +49,13 @@ void lg_parallel_for(lg_threadpool *pool, int64_t n, lg_range_fn fn, void *ctx);
 typedef void (*lg_indexed_range_fn)(void *ctx, int thread, int64_t begin, int64_t end);
 void lg_parallel_for_indexed(lg_threadpool *pool, int64_t n, lg_indexed_range_fn fn, void *ctx);
 
+/* Dynamic schedule: splits [0, n) into up to min(n, LG_MAX_TASKS) near-equal
+ * contiguous pieces that threads claim one at a time as they become free, so
+ * uneven work, or a thread the OS preempted, does not hold the loop back.
+ * fn may run many times on one thread (same thread index rules as above). */
+#define LG_MAX_TASKS 2047
+void lg_parallel_for_dynamic(lg_threadpool *pool, int64_t n, lg_indexed_range_fn fn, void *ctx);
+
 /* The index of the calling thread in the pool whose loop it is running, or 0
  * outside any loop. */
 int lg_threadpool_thread_index(void);

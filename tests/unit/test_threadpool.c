@@ -127,6 +127,21 @@ int main(void) {
     CHECK(atomic_load(&ic.calls) == 500 * (sizes[si] < 1000 ? sizes[si] : 1000));
     free(ic.busy);
 
+    /* Dynamic schedule: every index once, indices never shared at once. */
+    indexed_ctx dc = {sizes[si], calloc((size_t)sizes[si], sizeof(atomic_int)), 0, 0, 0};
+    int64_t dn[] = {1, 2, 7, 100, 2047, 2048, 5000, 100000};
+    long long want = 0;
+    int64_t want_calls = 0;
+    for (size_t k = 0; k < sizeof dn / sizeof *dn; k++) {
+      lg_parallel_for_dynamic(pool, dn[k], indexed, &dc);
+      want += (long long)dn[k] * (dn[k] - 1) / 2;
+      want_calls += dn[k] < LG_MAX_TASKS ? dn[k] : LG_MAX_TASKS;
+    }
+    CHECK(atomic_load(&dc.bad) == 0);
+    CHECK(atomic_load(&dc.sum) == want);
+    CHECK(atomic_load(&dc.calls) == want_calls);
+    free(dc.busy);
+
     /* Nested loops run serially inside the outer chunk and finish. */
     nested_ctx nc = {pool, 0, 0};
     lg_parallel_for(pool, 10, nested_outer, &nc);
