@@ -23,8 +23,9 @@ Run through `make bench` (bench/run.sh); environment overrides:
   IDLE      1 (default) runs bench/idle_cpu (pool CPU between requests)
   XNN       1 (default) adds XNNPACK (bench/xnn_bench) for resnet50 and mobilenet_v2
   GEMM      1 (default) runs bench/gemm_bench (resnet50 conv shapes vs OpenBLAS sgemm)
-  BUDGET_S  seconds one network x thread count may take; fewer runs (>= 3) if
-            the first round says it would take longer (default 120)
+  BUDGET_S  seconds one network x thread count may take; fewer runs if the
+            first round says it would take longer: never under 20 unless 20
+            would take twice the budget, then at least 3 (default 120)
   TIMEOUT_S a runtime that does not answer within this is killed and the
             configuration reported as failed (default 300)
   OUT       directory for RESULTS.md, results.json, ratios.png (default bench/)
@@ -162,7 +163,9 @@ def bench_pair(ledge_driver, model, threads, runs, warm, turn_gap_s, xnn=None, b
         if i == 0:
             per_round = time.monotonic() - t_round
             if per_round * runs > budget_s:
-                runs = max(3, min(runs, int(budget_s / max(per_round, 1e-3))))
+                # At least 20 rounds unless even 20 would take twice the budget.
+                floor = min(runs, 20) if per_round * 20 <= 2 * budget_s else 3
+                runs = max(floor, min(runs, int(budget_s / max(per_round, 1e-3))))
                 log(f"  {per_round:.1f} s per round: {runs} rounds instead of {planned} (BUDGET_S={budget_s:.0f})")
         i += 1
     ready = {name: p.ready for name, p in procs.items()}
