@@ -10,6 +10,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "kernels/cpu.h"
 #include "ops/nn_common.h"
 
 typedef enum pool_kind { POOL_MAX, POOL_AVERAGE, POOL_LP } pool_kind;
@@ -87,6 +88,8 @@ static lg_status pool_analyze(const lg_node *node, const lg_tensor *x, pool_shap
   return LEDGE_OK;
 }
 
+static bool pool_fast_ok(const lg_node *node, const lg_tensor *x, const pool_shape *s);
+
 static lg_status pool_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
   LG_TRY(lg_check_io(node, out, 1, 1));
   if (!in[0])
@@ -102,6 +105,8 @@ static lg_status pool_infer(lg_node *node, lg_tensor *const *in, lg_tensor *cons
                     node->name);
   out[0]->dtype = in[0]->dtype;
   lg_tensor_set_shape(out[0], 2 + n, dims);
+  if (pool_fast_ok(node, in[0], &s))
+    node->kernel = s.kind == POOL_MAX ? "maxpool-2d" : "avgpool-2d";
   if (node->n_out > 1 && out[1]) {
     if (s.kind != POOL_MAX)
       return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': has only one output",
@@ -187,11 +192,72 @@ static void pool_planes(void *ctx, int64_t begin, int64_t end) {
   }
 }
 
+/* The fast path: float32, 1-D or 2-D windows, no indices output. Row by row
+ * with the valid tap ranges computed once per row and column, in float. */
+static bool pool_fast_ok(const lg_node *node, const lg_tensor *x, const pool_shape *s) {
+  const lg_window *w = &s->w;
+  return lg_isa_active() != LG_ISA_REFERENCE && x->dtype == LEDGE_FLOAT32 &&
+         s->kind != POOL_LP && !(node->n_out > 1 && node->out[1] >= 0) && w->in[0] == 1 &&
+         w->out[0] == 1 && w->kernel[0] == 1 && !w->pad_begin[0] && !w->pad_end[0];
+}
+
+static void pool_planes_fast(void *ctx, int64_t begin, int64_t end) {
+  const pool_ctx *c = ctx;
+  const pool_shape *s = c->s;
+  const lg_window *w = &s->w;
+  int64_t ih_n = w->in[1], iw_n = w->in[2], oh_n = w->out[1], ow_n = w->out[2];
+  for (int64_t plane = begin; plane < end; plane++) {
+    const float *x = (const float *)c->x->data + plane * ih_n * iw_n;
+    float *y = (float *)c->y->data + plane * oh_n * ow_n;
+    for (int64_t oh = 0; oh < oh_n; oh++) {
+      int64_t sh = oh * w->stride[1] - w->pad_begin[1], hlo, hhi, phlo, phhi;
+      tap_range(sh, w->dilation[1], w->kernel[1], 0, ih_n, &hlo, &hhi);
+      tap_range(sh, w->dilation[1], w->kernel[1], -w->pad_begin[1], ih_n + w->pad_end[1], &phlo,
+                &phhi);
+      for (int64_t ow = 0; ow < ow_n; ow++) {
+        int64_t sw = ow * w->stride[2] - w->pad_begin[2], wlo = 0, whi = w->kernel[2], pwlo, pwhi;
+        if (sw < 0 || sw + (w->kernel[2] - 1) * w->dilation[2] >= iw_n)
+          tap_range(sw, w->dilation[2], w->kernel[2], 0, iw_n, &wlo, &whi);
+        float acc;
+        if (s->kind == POOL_MAX) {
+          acc = -INFINITY;
+          bool first = true;
+          for (int64_t kh = hlo; kh < hhi; kh++) {
+            const float *row = x + (sh + kh * w->dilation[1]) * iw_n + sw;
+            for (int64_t kw = wlo; kw < whi; kw++) {
+              float v = row[kw * w->dilation[2]];
+              if (v > acc || first) acc = v;
+              first = false;
+            }
+          }
+        } else {
+          tap_range(sw, w->dilation[2], w->kernel[2], -w->pad_begin[2], iw_n + w->pad_end[2],
+                    &pwlo, &pwhi);
+          acc = 0;
+          for (int64_t kh = hlo; kh < hhi; kh++) {
+            const float *row = x + (sh + kh * w->dilation[1]) * iw_n + sw;
+            for (int64_t kw = wlo; kw < whi; kw++) acc += row[kw * w->dilation[2]];
+          }
+          int64_t divisor = s->count_include_pad ? (phhi - phlo) * (pwhi - pwlo)
+                                                 : (hhi - hlo) * (whi - wlo);
+          acc = divisor > 0 ? acc / (float)divisor : 0.0f;
+        }
+        y[oh * ow_n + ow] = acc;
+      }
+    }
+  }
+}
+
 static lg_status pool_run(const lg_node *node, lg_tensor *const *in, lg_tensor *const *out,
                           const lg_exec *exec) {
   pool_shape s;
   LG_TRY(pool_analyze(node, in[0], &s));
   pool_ctx c = {&s, in[0], out[0], node->n_out > 1 && out[1] ? out[1]->data : NULL};
+  if (pool_fast_ok(node, in[0], &s)) {
+    lg_threadpool *pool = lg_tensor_count(out[0]) < 4096 ? NULL : exec->pool;
+    lg_parallel_for(pool, s.batch * s.channels, pool_planes_fast, &c);
+    return LEDGE_OK;
+  }
   lg_parallel_for(exec->pool, s.batch * s.channels, pool_planes, &c);
   return LEDGE_OK;
 }
