@@ -88,7 +88,8 @@ static lg_status pool_analyze(const lg_node *node, const lg_tensor *x, pool_shap
   return LEDGE_OK;
 }
 
-static bool pool_fast_ok(const lg_node *node, const lg_tensor *x, const pool_shape *s);
+static bool pool_fast_ok(const lg_node *node, lg_tensor *const *in, lg_tensor *const *out,
+                         const pool_shape *s);
 
 static lg_status pool_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
   LG_TRY(lg_check_io(node, out, 1, 1));
@@ -105,7 +106,7 @@ static lg_status pool_infer(lg_node *node, lg_tensor *const *in, lg_tensor *cons
                     node->name);
   out[0]->dtype = in[0]->dtype;
   lg_tensor_set_shape(out[0], 2 + n, dims);
-  if (pool_fast_ok(node, in[0], &s))
+  if (pool_fast_ok(node, in, out, &s))
     node->kernel = s.kind == POOL_MAX ? "maxpool-2d" : "avgpool-2d";
   if (node->n_out > 1 && out[1]) {
     if (s.kind != POOL_MAX)
@@ -194,10 +195,12 @@ static void pool_planes(void *ctx, int64_t begin, int64_t end) {
 
 /* The fast path: float32, 1-D or 2-D windows, no indices output. Row by row
  * with the valid tap ranges computed once per row and column, in float. */
-static bool pool_fast_ok(const lg_node *node, const lg_tensor *x, const pool_shape *s) {
+static bool pool_fast_ok(const lg_node *node, lg_tensor *const *in, lg_tensor *const *out,
+                         const pool_shape *s) {
   const lg_window *w = &s->w;
+  const lg_tensor *x = in[0];
   return lg_isa_active() != LG_ISA_REFERENCE && x->dtype == LEDGE_FLOAT32 &&
-         s->kind != POOL_LP && !(node->n_out > 1 && node->out[1] >= 0) && w->in[0] == 1 &&
+         s->kind != POOL_LP && !(node->n_out > 1 && out[1]) && w->in[0] == 1 &&
          w->out[0] == 1 && w->kernel[0] == 1 && !w->pad_begin[0] && !w->pad_end[0];
 }
 
@@ -253,7 +256,7 @@ static lg_status pool_run(const lg_node *node, lg_tensor *const *in, lg_tensor *
   pool_shape s;
   LG_TRY(pool_analyze(node, in[0], &s));
   pool_ctx c = {&s, in[0], out[0], node->n_out > 1 && out[1] ? out[1]->data : NULL};
-  if (pool_fast_ok(node, in[0], &s)) {
+  if (pool_fast_ok(node, in, out, &s)) {
     lg_threadpool *pool = lg_tensor_count(out[0]) < 4096 ? NULL : exec->pool;
     lg_parallel_for(pool, s.batch * s.channels, pool_planes_fast, &c);
     return LEDGE_OK;
