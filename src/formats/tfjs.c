@@ -1728,7 +1728,7 @@ static lg_status emit_node(tfjs_im *im, gmodel *gm, int idx) {
     val->shape_known = known;
     int *ni = lg_pool_alloc(im->g->pool, sizeof(int) * (size_t)(im->g->n_inputs + 1));
     if (!ni) return TF_NOMEM();
-    memcpy(ni, im->g->inputs, sizeof(int) * (size_t)im->g->n_inputs);
+    if (im->g->n_inputs) memcpy(ni, im->g->inputs, sizeof(int) * (size_t)im->g->n_inputs);
     ni[im->g->n_inputs++] = v;
     im->g->inputs = ni;
     return set_out(&c, 0, v, -1, val->t.rank);
@@ -1841,7 +1841,7 @@ static lg_status add_output(tfjs_im *im, const char *tensor, const char *out_nam
   }
   int *no = lg_pool_alloc(g->pool, sizeof(int) * (size_t)(g->n_outputs + 1));
   if (!no) return TF_NOMEM();
-  memcpy(no, g->outputs, sizeof(int) * (size_t)g->n_outputs);
+  if (g->n_outputs) memcpy(no, g->outputs, sizeof(int) * (size_t)g->n_outputs);
   no[g->n_outputs++] = v;
   g->outputs = no;
   g->values[v].is_output = true;

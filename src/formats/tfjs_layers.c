@@ -155,7 +155,7 @@ static lg_status l_input(lctx *c) {
   lg_graph *g = im->g;
   int *ni = lg_pool_alloc(g->pool, sizeof(int) * (size_t)(g->n_inputs + 1));
   if (!ni) return TF_NOMEM();
-  memcpy(ni, g->inputs, sizeof(int) * (size_t)g->n_inputs);
+  if (g->n_inputs) memcpy(ni, g->inputs, sizeof(int) * (size_t)g->n_inputs);
   ni[g->n_inputs++] = v;
   g->inputs = ni;
   return set_out(c, v, -1, shape->n);
@@ -566,7 +566,7 @@ static lg_status add_output(tfjs_im *im, const char *key, const char *name) {
   }
   int *no = lg_pool_alloc(g->pool, sizeof(int) * (size_t)(g->n_outputs + 1));
   if (!no) return TF_NOMEM();
-  memcpy(no, g->outputs, sizeof(int) * (size_t)g->n_outputs);
+  if (g->n_outputs) memcpy(no, g->outputs, sizeof(int) * (size_t)g->n_outputs);
   no[g->n_outputs++] = v;
   g->outputs = no;
   g->values[v].is_output = true;
