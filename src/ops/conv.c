@@ -17,6 +17,7 @@
 
 #include "kernels/depthwise.h"
 #include "kernels/gemm.h"
+#include "kernels/winograd.h"
 #include "ops/nn_common.h"
 
 /* ---- Window geometry (shared with pool.c) ---- */
@@ -200,7 +201,14 @@ static lg_status conv_analyze(const lg_node *node, lg_tensor *const *in, conv_sh
  * Whatever is not covered (3-D, non-constant weights, LEDGE_ISA=reference)
  * runs the reference kernel below. */
 
-enum { CONV_REFERENCE = 0, CONV_GEMM_1X1, CONV_GEMM_IM2COL, CONV_DEPTHWISE, CONV_ALGO_COUNT };
+enum {
+  CONV_REFERENCE = 0,
+  CONV_GEMM_1X1,
+  CONV_GEMM_IM2COL,
+  CONV_DEPTHWISE,
+  CONV_WINOGRAD,
+  CONV_ALGO_COUNT
+};
 
 typedef struct conv_fast {
   int algo;
@@ -216,6 +224,8 @@ static const char *const conv_kernel_names[CONV_ALGO_COUNT][LG_ISA_COUNT] = {
                           "im2col-gemm/avx512"},
     [CONV_DEPTHWISE] = {"depthwise/generic", "depthwise/generic", "depthwise/avx2",
                         "depthwise/avx512"},
+    [CONV_WINOGRAD] = {"winograd-f2x2/generic", "winograd-f2x2/generic", "winograd-f2x2/avx2",
+                       "winograd-f2x2/avx512"},
 };
 
 /* Only 1-D and 2-D windows (the depth slot neutral) take the fast paths. */
@@ -237,13 +247,20 @@ static lg_status conv_plan_fast(lg_node *node, lg_tensor *const *in, const conv_
       w->stride[1] == w->stride[2] && w->dilation[1] == 1 && w->dilation[2] == 1 &&
       (dw = lg_depthwise_kernel(isa, (int)w->kernel[2], (int)w->stride[2])))
     algo = CONV_DEPTHWISE;
+  else if (s->group == 1 && w->kernel[1] == 3 && w->kernel[2] == 3 && w->stride[1] == 1 &&
+           w->stride[2] == 1 && w->dilation[1] == 1 && w->dilation[2] == 1 &&
+           s->in_channels >= 16 && s->out_channels >= 16 && window_out_count(w) >= 16)
+    algo = CONV_WINOGRAD;
   else if (!s->direct && in_per_group >= 1)
     algo = s->pointwise ? CONV_GEMM_1X1 : CONV_GEMM_IM2COL;
   if (algo == CONV_REFERENCE) return LEDGE_OK;
 
   const lg_gemm_kernel *kern = lg_gemm_kernel_for(isa);
   int64_t rows = in_per_group * window_kernel_count(w);
-  size_t group_floats = algo == CONV_DEPTHWISE ? 0 : lg_gemm_packed_a_floats(kern, out_per_group, rows);
+  size_t group_floats = algo == CONV_DEPTHWISE ? 0
+                        : algo == CONV_WINOGRAD
+                            ? lg_winograd_packed_floats(kern, s->out_channels, s->in_channels)
+                            : lg_gemm_packed_a_floats(kern, out_per_group, rows);
   size_t bytes = sizeof(conv_fast) + LG_ALIGNMENT + group_floats * (size_t)s->group * sizeof(float);
   conv_fast *f = malloc(bytes);
   if (!f) return lg_error(LEDGE_ERR_NO_MEMORY, "%s node '%s': out of memory for packed weights",
@@ -254,7 +271,15 @@ static lg_status conv_plan_fast(lg_node *node, lg_tensor *const *in, const conv_
   f->group_stride = group_floats;
   f->packed = (float *)lg_align_up((size_t)((char *)f + sizeof *f), LG_ALIGNMENT);
   const float *wt = in[1]->data;
-  for (int64_t g = 0; g < s->group && group_floats; g++)
+  if (algo == CONV_WINOGRAD) {
+    if (!lg_winograd_pack(kern, s->out_channels, s->in_channels, wt, f->packed)) {
+      free(f);
+      return lg_error(LEDGE_ERR_NO_MEMORY, "%s node '%s': out of memory for packed weights",
+                      node->op_type, node->name);
+    }
+    node->workspace = lg_winograd_workspace(s->out_channels, s->in_channels, w->out[1], w->out[2]);
+  }
+  for (int64_t g = 0; g < s->group && group_floats && algo != CONV_WINOGRAD; g++)
     lg_gemm_pack_a(kern, out_per_group, rows, wt + g * out_per_group * rows, rows, 1,
                    f->packed + g * group_floats);
   node->state = f;
@@ -347,6 +372,18 @@ static void conv_run_fast(const lg_node *node, const conv_fast *f, const conv_sh
     lg_parallel_for(pool, s->batch * s->out_channels, dw_planes, &c);
     return;
   }
+  if (f->algo == CONV_WINOGRAD) {
+    for (int64_t image = 0; image < s->batch; image++) {
+      lg_winograd_args a = {.kern = f->kern, .packed = f->packed, .c = s->in_channels,
+                            .h = w->in[1], .w = w->in[2], .pad_t = w->pad_begin[1],
+                            .pad_l = w->pad_begin[2], .m = s->out_channels, .oh = w->out[1],
+                            .ow = w->out[2], .x = x + image * s->in_channels * in_count,
+                            .y = y + image * s->out_channels * out_count, .bias = bias,
+                            .act = &node->act, .workspace = exec->workspace};
+      lg_winograd_run(&a, exec->pool);
+    }
+    return;
+  }
   int64_t in_per_group = s->in_channels / s->group, out_per_group = s->out_channels / s->group;
   int64_t rows = in_per_group * window_kernel_count(w);
   for (int64_t image = 0; image < s->batch; image++)
@@ -391,8 +428,10 @@ static lg_status conv_infer(lg_node *node, lg_tensor *const *in, lg_tensor *cons
                     node->name);
   node->workspace = s.direct || s.pointwise ? 0 : (size_t)(rows * cols) * sizeof(float);
   node->macs = s.batch * s.out_channels * cols * rows;
+  size_t reference_workspace = node->workspace;
+  node->workspace = 0;
   LG_TRY(conv_plan_fast(node, in, &s));
-  if (node->state) node->workspace = 0;
+  if (!node->state) node->workspace = reference_workspace;
   return LEDGE_OK;
 }
 

@@ -123,6 +123,9 @@ static void check_conv(const conv_case *cc, lg_isa isa, lg_threadpool *pool, boo
       bad = i;
     }
   if (expect_fast && isa != LG_ISA_REFERENCE && !strcmp(kernel, "reference")) ok = false;
+  if (getenv("TEST_KERNELS_VERBOSE"))
+    printf("  %s: c%d m%d g%d %dx%d k%dx%d s%d\n", kernel, cc->c, cc->m, cc->group, cc->h, cc->w,
+           cc->kh, cc->kw, cc->sh);
   CHECK(ok);
   if (!ok && conv_failures++ < 10)
     fprintf(stderr,
@@ -208,6 +211,11 @@ static void network_conv_cases(lg_isa isa, lg_threadpool *pool) {
       {1, 17, 17, 17, 15, 16, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, true, none},
       {2, 16, 16, 16, 14, 13, 5, 5, 2, 2, 1, 1, 2, 2, 2, 2, true, relu},
       {1, 40, 300, 1, 5, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true, relu},
+      /* Winograd: odd output sizes, asymmetric pads, no pads, batches */
+      {1, 20, 24, 1, 7, 9, 3, 3, 1, 1, 1, 1, 0, 1, 2, 0, true, {LG_ACT_SIGMOID, 0, 0}},
+      {2, 33, 17, 1, 10, 11, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true, relu6},
+      {1, 16, 16, 1, 6, 6, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, false, none},
+      {1, 64, 40, 1, 17, 5, 3, 3, 1, 1, 1, 1, 2, 0, 1, 2, true, relu},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_conv(&cases[i], isa, pool, true);
 }
