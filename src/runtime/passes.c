@@ -41,13 +41,14 @@ static void replace_uses(lg_graph *g, int from, int to) {
 }
 
 static int add_const_like(lg_graph *g, const char *name, const lg_tensor *shape_of) {
+  lg_tensor shape = *shape_of; /* shape_of may point into g->values, which may move */
   int v = lg_graph_add_value(g, name);
   if (v < 0) return -1;
   lg_value *val = &g->values[v];
   val->kind = LG_VALUE_CONSTANT;
   val->shape_known = true;
   val->t.dtype = LEDGE_FLOAT32;
-  lg_tensor_set_shape(&val->t, shape_of->rank, shape_of->dims);
+  lg_tensor_set_shape(&val->t, shape.rank, shape.dims);
   if (lg_value_alloc_owned(val) != LEDGE_OK) return -1;
   return v;
 }
