@@ -5,7 +5,8 @@
 #   make demo     install dependencies, build, and run the end-to-end demo
 #   make bench    build and run the benchmarks in bench/
 #   make fuzz     build the libFuzzer targets with clang and fuzz the ONNX loader
-#                 (FUZZ_TARGET=fuzz_npy for the .npy parser; FUZZ_SECONDS=N)
+#                 (FUZZ_TARGET=fuzz_npy|fuzz_tfjs|fuzz_media for the other parsers;
+#                 FUZZ_SECONDS=N)
 #   make format   clang-format the C sources
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
@@ -50,9 +51,13 @@ fuzz:
 	  -DLEDGE_FUZZ=ON -DLEDGE_SANITIZE=ON -DLEDGE_NETWORK_TESTS=OFF >/dev/null
 	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target $(FUZZ_TARGET)
 	@mkdir -p $(FUZZ_BUILD)/corpus-$(FUZZ_TARGET) $(FUZZ_BUILD)/seeds-$(FUZZ_TARGET) tests/fuzz/crashers
-	@if [ $(FUZZ_TARGET) = fuzz_onnx ]; then for d in /usr/share/libonnx-testdata/data/*/*/; do \
-	  cp -n "$$d/model.onnx" "$(FUZZ_BUILD)/seeds-$(FUZZ_TARGET)/$$(basename $$d).onnx" 2>/dev/null || true; done; \
-	else cp -n tests/data/npy/*.npy $(FUZZ_BUILD)/seeds-$(FUZZ_TARGET)/ 2>/dev/null || true; fi
+	@case $(FUZZ_TARGET) in \
+	  fuzz_onnx) for d in /usr/share/libonnx-testdata/data/*/*/; do \
+	    cp -n "$$d/model.onnx" "$(FUZZ_BUILD)/seeds-$(FUZZ_TARGET)/$$(basename $$d).onnx" 2>/dev/null || true; done ;; \
+	  fuzz_npy) cp -n tests/data/npy/*.npy $(FUZZ_BUILD)/seeds-$(FUZZ_TARGET)/ 2>/dev/null || true ;; \
+	  fuzz_media) cp -n /usr/lib/python3/dist-packages/skimage/data/*.png \
+	    /usr/share/doc/opencv-doc/examples/data/*.jpg $(FUZZ_BUILD)/seeds-$(FUZZ_TARGET)/ 2>/dev/null || true ;; \
+	esac
 	ASAN_OPTIONS=allocator_may_return_null=1 $(FUZZ_BUILD)/bin/$(FUZZ_TARGET) -max_total_time=$(FUZZ_SECONDS) \
 	  -rss_limit_mb=2048 -timeout=10 -max_len=65536 -artifact_prefix=tests/fuzz/crashers/$(FUZZ_TARGET)- \
 	  $(FUZZ_BUILD)/corpus-$(FUZZ_TARGET) $(FUZZ_BUILD)/seeds-$(FUZZ_TARGET)
