@@ -12,7 +12,8 @@
  * chunk has counted itself in `done`. A worker that is slow to wake simply
  * finds its chunk taken by a thread that finished early.
  *
- * Waiting: a worker polls `state` for spin_ns after its last chunk, then
+ * Waiting: a worker polls `state` for spin_ns after its last chunk (yielding
+ * now and then, for oversubscribed machines), then
  * registers in n_sleeping and sleeps on `wake`; a caller publishing a loop
  * broadcasts only if someone sleeps. The caller waits for `done` the same
  * way (spin, then sleep on `finished`). Both hand-offs use sequentially
@@ -85,6 +86,16 @@ static int64_t now_ns(void) {
   return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
+/* Called every 64 polls of a spin: true once the spin has lasted spin_ns.
+ * Every 1024 polls it also yields the CPU, which costs next to nothing when
+ * no other thread wants this CPU and, on an oversubscribed machine (more
+ * runnable threads than CPUs), hands the slice to one that has work instead
+ * of burning it. */
+static bool spin_check(int64_t t0, int64_t spin_ns, unsigned polls) {
+  if ((polls & 1023) == 0) sched_yield();
+  return now_ns() - t0 > spin_ns;
+}
+
 static void run_chunk(lg_threadpool *p, int index, uint32_t chunk, uint32_t nch) {
   int64_t base = p->n / nch, rem = p->n % nch;
   int64_t begin = base * chunk + (chunk < rem ? chunk : rem);
@@ -124,7 +135,7 @@ static uint64_t wait_for_work(lg_threadpool *p, uint64_t seen) {
       if (STATE_GEN(s) != seen) return s;
       if (atomic_load_explicit(&p->stop, memory_order_relaxed)) return 0;
       cpu_relax();
-      if ((i & 63) == 0 && now_ns() - t0 > p->spin_ns) break;
+      if ((i & 63) == 0 && spin_check(t0, p->spin_ns, i)) break;
     }
   }
   pthread_mutex_lock(&p->mu);
@@ -298,7 +309,7 @@ static void parallel_run(lg_threadpool *p, int64_t n, lg_range_fn fn, lg_indexed
     int64_t t0 = now_ns();
     for (unsigned i = 1; atomic_load_explicit(&p->done, memory_order_acquire) != nch; i++) {
       cpu_relax();
-      if ((i & 63) == 0 && now_ns() - t0 > p->spin_ns) {
+      if ((i & 63) == 0 && spin_check(t0, p->spin_ns, i)) {
         pthread_mutex_lock(&p->mu);
         atomic_store(&p->caller_waiting, 1);
         while (atomic_load(&p->done) != nch) pthread_cond_wait(&p->finished, &p->mu);
