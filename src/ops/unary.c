@@ -13,6 +13,7 @@
 #include <tgmath.h>
 
 #include "ops/op.h"
+#include "runtime/vmath.h"
 
 #define UN_CHUNK 16384       /* elements per parallel work item */
 #define UN_PARALLEL_MIN 32768 /* below this many elements, run serially */
@@ -270,6 +271,12 @@ static lg_status unary_infer(lg_node *node, lg_tensor *const *in, lg_tensor *con
   return LEDGE_OK;
 }
 
+static void sigmoid_range(void *ctx, int64_t begin, int64_t end) {
+  const unary_task *t = ctx;
+  int64_t first = begin * UN_CHUNK, last = end * UN_CHUNK < t->count ? end * UN_CHUNK : t->count;
+  lg_vsigmoid((const float *)t->x + first, (float *)t->y + first, last - first);
+}
+
 static lg_status unary_run(const lg_node *node, lg_tensor *const *in, lg_tensor *const *out,
                            const lg_exec *exec) {
   if (!out[0]) return LEDGE_OK;
@@ -294,6 +301,11 @@ static lg_status unary_run(const lg_node *node, lg_tensor *const *in, lg_tensor 
   t.count = lg_tensor_count(in[0]);
   t.half_in = dt == LEDGE_FLOAT16;
   t.half_out = out[0]->dtype == LEDGE_FLOAT16;
+  if (dt == LEDGE_FLOAT32 && !strcmp(op->name, "Sigmoid")) { /* the hot one: vectorized */
+    lg_threadpool *pool = t.count < UN_PARALLEL_MIN || !exec ? NULL : exec->pool;
+    lg_parallel_for(pool, (t.count + UN_CHUNK - 1) / UN_CHUNK, sigmoid_range, &t);
+    return LEDGE_OK;
+  }
   unary_execute(&t, exec ? exec->pool : NULL);
   return LEDGE_OK;
 }

@@ -1,6 +1,8 @@
 /* graph.c: the IR's storage, attribute lookup and fused activations. */
 #include "runtime/graph.h"
 
+#include "runtime/vmath.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,6 +254,7 @@ float lg_act_scalar(const lg_act *act, float x) {
       return x * (y < 0 ? 0 : (y > 1 ? 1 : y));
     }
     case LG_ACT_TANH: return tanhf(x);
+    case LG_ACT_SWISH: return x / (1.0f + expf(-x));
   }
   return x;
 }
@@ -262,6 +265,8 @@ void lg_act_apply(const lg_act *act, float *x, int64_t n) {
     case LG_ACT_RELU:
       for (int64_t i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : 0;
       return;
+    case LG_ACT_SIGMOID: lg_vsigmoid(x, x, n); return;
+    case LG_ACT_SWISH: lg_vswish(x, x, n); return;
     default:
       for (int64_t i = 0; i < n; i++) x[i] = lg_act_scalar(act, x[i]);
   }

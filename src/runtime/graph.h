@@ -73,7 +73,8 @@ typedef enum lg_act_kind {
   LG_ACT_SIGMOID,
   LG_ACT_HARD_SIGMOID, /* max(0, min(1, alpha*x + beta)) */
   LG_ACT_HARD_SWISH,
-  LG_ACT_TANH
+  LG_ACT_TANH,
+  LG_ACT_SWISH /* x * sigmoid(x) (SiLU): Mul(x, Sigmoid(x)) fused by a pass */
 } lg_act_kind;
 
 typedef struct lg_act {

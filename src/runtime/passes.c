@@ -181,6 +181,39 @@ lg_status lg_pass_fuse_activations(lg_graph *g) {
   return LEDGE_OK;
 }
 
+/* Mul(x, Sigmoid(x)) is SiLU (Swish): when x comes from a producer that
+ * can apply an activation and is used by just those two nodes, the producer
+ * applies Swish and both nodes go. EfficientNet is made of these. */
+lg_status lg_pass_fuse_swish(lg_graph *g) {
+  static const char *const producers[] = {"Conv", "ConvTranspose", "Gemm", "MatMul", "Add"};
+  for (int mi = 0; mi < g->n_nodes; mi++) {
+    lg_node *mul = &g->nodes[mi];
+    if (!is_op(mul, "Mul") || mul->n_in != 2 || mul->n_out != 1 || mul->out[0] < 0) continue;
+    for (int side = 0; side < 2; side++) {
+      int x = mul->in[side], sv = mul->in[1 - side];
+      if (x < 0 || sv < 0 || g->values[sv].producer < 0 || g->values[x].producer < 0) continue;
+      lg_node *sig = &g->nodes[g->values[sv].producer];
+      if (!is_op(sig, "Sigmoid") || sig->n_in < 1 || sig->in[0] != x) continue;
+      lg_node *p = &g->nodes[g->values[x].producer];
+      bool fusable = false;
+      for (size_t k = 0; k < sizeof producers / sizeof producers[0]; k++) fusable |= is_op(p, producers[k]);
+      int y = mul->out[0];
+      if (!fusable || p->act.kind != LG_ACT_NONE || p->n_out != 1 || g->values[x].t.dtype != LEDGE_FLOAT32 ||
+          g->values[x].is_output || g->values[sv].is_output || lg_graph_use_count(g, x) != 2 ||
+          lg_graph_use_count(g, sv) != 1 ||
+          !lg_shape_equal(g->values[x].t.rank, g->values[x].t.dims, g->values[y].t.rank, g->values[y].t.dims))
+        continue;
+      p->act.kind = LG_ACT_SWISH;
+      p->out[0] = y;
+      g->values[y].producer = g->values[x].producer;
+      sig->dead = true;
+      mul->dead = true;
+      break;
+    }
+  }
+  return LEDGE_OK;
+}
+
 /* Identity and inference-mode Dropout forward their input unchanged. */
 lg_status lg_pass_eliminate_identity(lg_graph *g) {
   for (int i = 0; i < g->n_nodes; i++) {

@@ -185,6 +185,7 @@ static lg_status plan_with(ledge_session *s, ledge_tensor *const *inputs) {
   LG_TRY(infer_and_fold(s, max_io, &used));
   if (opt >= 1) {
     LG_TRY(lg_pass_eliminate_identity(g));
+    LG_TRY(lg_pass_fuse_swish(g));
     LG_TRY(lg_pass_fuse_activations(g));
   }
   LG_TRY(lg_pass_eliminate_dead(g));
