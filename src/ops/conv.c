@@ -361,13 +361,15 @@ static void dw_planes(void *ctx, int64_t begin, int64_t end) {
   }
 }
 
+/* act is applied last; residual (NULL or an output-shaped tensor added
+ * before act) is taken only by the GEMM paths, see conv_run. */
 static void conv_run_fast(const lg_node *node, const conv_fast *f, const conv_shape *s,
                           const float *x, const float *wt, const float *bias, float *y,
-                          const lg_exec *exec) {
+                          const lg_act *act, const float *residual, const lg_exec *exec) {
   const lg_window *w = &s->w;
   int64_t in_count = window_in_count(w), out_count = window_out_count(w);
   if (f->algo == CONV_DEPTHWISE) {
-    dw_ctx c = {s, f, x, wt, bias, y, &node->act};
+    dw_ctx c = {s, f, x, wt, bias, y, act};
     lg_threadpool *pool = s->batch * s->out_channels * out_count < 4096 ? NULL : exec->pool;
     lg_parallel_for(pool, s->batch * s->out_channels, dw_planes, &c);
     return;
@@ -379,7 +381,7 @@ static void conv_run_fast(const lg_node *node, const conv_fast *f, const conv_sh
                             .pad_l = w->pad_begin[2], .m = s->out_channels, .oh = w->out[1],
                             .ow = w->out[2], .x = x + image * s->in_channels * in_count,
                             .y = y + image * s->out_channels * out_count, .bias = bias,
-                            .act = &node->act, .workspace = exec->workspace};
+                            .act = act, .workspace = exec->workspace};
       lg_winograd_run(&a, exec->pool);
     }
     return;
@@ -394,7 +396,11 @@ static void conv_run_fast(const lg_node *node, const conv_fast *f, const conv_sh
                         .a_packed = f->packed + (size_t)g * f->group_stride,
                         .c = y + (image * s->out_channels + g * out_per_group) * out_count,
                         .ldc = out_count, .bias = bias ? bias + g * out_per_group : NULL,
-                        .act = node->act};
+                        .act = *act};
+      if (residual) {
+        d.residual = residual + (image * s->out_channels + g * out_per_group) * out_count;
+        d.ldr = out_count;
+      }
       if (f->algo == CONV_GEMM_1X1) {
         d.b = xg;
         d.ldb = in_count;
@@ -407,7 +413,9 @@ static void conv_run_fast(const lg_node *node, const conv_fast *f, const conv_sh
 }
 
 static lg_status conv_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
-  LG_TRY(lg_check_io(node, out, 2, 3));
+  LG_TRY(lg_check_io(node, out, 2, node->fused_add ? 4 : 3));
+  if (node->fused_add && (node->n_in != 4 || !in[3] || in[3]->dtype != LEDGE_FLOAT32))
+    return lg_error(LEDGE_ERR_INTERNAL, "%s node '%s': fused residual input is missing", node->op_type, node->name);
   LG_TRY(lg_check_float(node, in[0], 0));
   LG_TRY(lg_check_float(node, in[1], 1));
   if (node->n_in > 2 && in[2]) LG_TRY(lg_check_float(node, in[2], 2));
@@ -421,6 +429,8 @@ static lg_status conv_infer(lg_node *node, lg_tensor *const *in, lg_tensor *cons
                     node->name);
   out[0]->dtype = LEDGE_FLOAT32;
   lg_tensor_set_shape(out[0], 2 + n, dims);
+  if (node->fused_add && !lg_shape_equal(in[3]->rank, in[3]->dims, 2 + n, dims))
+    return lg_error(LEDGE_ERR_INTERNAL, "%s node '%s': fused residual has the wrong shape", node->op_type, node->name);
   int64_t rows = s.in_channels / s.group * window_kernel_count(&s.w);
   int64_t cols = window_out_count(&s.w);
   if (rows > ((int64_t)1 << 40) / (cols ? cols : 1))
@@ -537,8 +547,21 @@ static lg_status conv_run(const lg_node *node, lg_tensor *const *in, lg_tensor *
   int64_t in_per_group = s.in_channels / s.group, out_per_group = s.out_channels / s.group;
   int64_t rows = in_per_group * window_kernel_count(w);
 
+  /* A fused residual Add (passes.c) is added before the activation: the
+   * GEMM paths do it as they store; the others add it afterwards. */
+  const float *residual = node->fused_add ? in[3]->data : NULL;
+  int64_t total = s.batch * s.out_channels * out_count;
   if (node->state) {
-    conv_run_fast(node, node->state, &s, x, wt, bias, y, exec);
+    const conv_fast *f = node->state;
+    bool in_epilogue = f->algo == CONV_GEMM_1X1 || f->algo == CONV_GEMM_IM2COL;
+    if (!residual || in_epilogue) {
+      conv_run_fast(node, f, &s, x, wt, bias, y, &node->act, residual, exec);
+      return LEDGE_OK;
+    }
+    const lg_act none = {LG_ACT_NONE, 0, 0};
+    conv_run_fast(node, f, &s, x, wt, bias, y, &none, NULL, exec);
+    for (int64_t i = 0; i < total; i++) y[i] += residual[i];
+    lg_act_apply(&node->act, y, total);
     return LEDGE_OK;
   }
   if (s.direct) {
@@ -567,7 +590,9 @@ static lg_status conv_run(const lg_node *node, lg_tensor *const *in, lg_tensor *
         lg_sgemm(&args, exec->pool);
       }
   }
-  lg_act_apply(&node->act, y, s.batch * s.out_channels * out_count);
+  if (residual)
+    for (int64_t i = 0; i < total; i++) y[i] += residual[i];
+  lg_act_apply(&node->act, y, total);
   return LEDGE_OK;
 }
 

@@ -100,6 +100,7 @@ typedef struct lg_node {
   int n_attrs;
   lg_attr *attrs;
   lg_act act;       /* fused activation, LG_ACT_NONE unless a pass set it */
+  bool fused_add;   /* Conv: input 3 (same shape as the output) is added before act */
   void *state;      /* op-private data made by infer (freed with free()) */
   size_t workspace; /* scratch bytes the op needs at run, set by infer */
   int64_t macs;     /* multiply-accumulates per run, set by infer (0 if not counted) */

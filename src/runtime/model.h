@@ -25,6 +25,7 @@ lg_status lg_value_info(const lg_graph *g, const int *list, int n, int index, le
 lg_status lg_pass_fold_batchnorm(lg_graph *g);
 lg_status lg_pass_fuse_activations(lg_graph *g);
 lg_status lg_pass_fuse_swish(lg_graph *g);
+lg_status lg_pass_fuse_residual(lg_graph *g);
 lg_status lg_pass_eliminate_identity(lg_graph *g);
 lg_status lg_pass_eliminate_dead(lg_graph *g);
 /* Topologically orders live nodes; fails on a cycle. */

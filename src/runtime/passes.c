@@ -214,6 +214,44 @@ lg_status lg_pass_fuse_swish(lg_graph *g) {
   return LEDGE_OK;
 }
 
+/* Add(Conv(...), r), the residual connection of ResNets and MobileNets,
+ * becomes one Conv that adds r as it stores its output (and then takes the
+ * activation after the Add, fused by lg_pass_fuse_activations). r must be
+ * computed before the Conv runs and have the output's shape exactly. */
+lg_status lg_pass_fuse_residual(lg_graph *g) {
+  for (int ai = 0; ai < g->n_nodes; ai++) {
+    lg_node *add = &g->nodes[ai];
+    if (!is_op(add, "Add") || add->n_in != 2 || add->n_out != 1 || add->out[0] < 0 || add->act.kind != LG_ACT_NONE)
+      continue;
+    for (int side = 0; side < 2; side++) {
+      int x = add->in[side], r = add->in[1 - side], y = add->out[0];
+      if (x < 0 || r < 0 || x == r || g->values[x].producer < 0) continue;
+      int ci = g->values[x].producer;
+      lg_node *conv = &g->nodes[ci];
+      if (!is_op(conv, "Conv") || conv->fused_add || conv->act.kind != LG_ACT_NONE || conv->n_out != 1) continue;
+      const lg_value *xv = &g->values[x], *rv = &g->values[r];
+      if (xv->t.dtype != LEDGE_FLOAT32 || rv->t.dtype != LEDGE_FLOAT32 || xv->is_output ||
+          lg_graph_use_count(g, x) != 1 ||
+          !lg_shape_equal(xv->t.rank, xv->t.dims, rv->t.rank, rv->t.dims) ||
+          !lg_shape_equal(xv->t.rank, xv->t.dims, g->values[y].t.rank, g->values[y].t.dims) ||
+          rv->producer >= ci) /* r must exist when the Conv runs */
+        continue;
+      int *in = lg_pool_alloc(g->pool, sizeof(int) * 4);
+      if (!in) return lg_error(LEDGE_ERR_NO_MEMORY, "out of memory");
+      for (int k = 0; k < 3; k++) in[k] = k < conv->n_in ? conv->in[k] : -1;
+      in[3] = r;
+      conv->in = in;
+      conv->n_in = 4;
+      conv->fused_add = true;
+      conv->out[0] = y;
+      g->values[y].producer = ci;
+      add->dead = true;
+      break;
+    }
+  }
+  return LEDGE_OK;
+}
+
 /* Identity and inference-mode Dropout forward their input unchanged. */
 lg_status lg_pass_eliminate_identity(lg_graph *g) {
   for (int i = 0; i < g->n_nodes; i++) {

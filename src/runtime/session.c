@@ -186,6 +186,7 @@ static lg_status plan_with(ledge_session *s, ledge_tensor *const *inputs) {
   if (opt >= 1) {
     LG_TRY(lg_pass_eliminate_identity(g));
     LG_TRY(lg_pass_fuse_swish(g));
+    LG_TRY(lg_pass_fuse_residual(g));
     LG_TRY(lg_pass_fuse_activations(g));
   }
   LG_TRY(lg_pass_eliminate_dead(g));
