@@ -7,7 +7,8 @@
  * share of one core; and the latency of every request. It does so for three
  * pool settings, in interleaved phases (one session at a time, so a spinning
  * pool never steals the CPU from another):
- *   default   ledge's pool as shipped (bounded spin, then sleep)
+ *   default   ledge's pool as shipped (bounded spin, then sleep; or the
+ *             spin time in LEDGE_SPIN_US if that is set)
  *   spinning  workers that never sleep (LEDGE_SPIN_US=1000000000): the
  *             latency an always-hot pool gives, and what it costs
  *   no-spin   workers that sleep at once (LEDGE_SPIN_US=0)
@@ -144,7 +145,12 @@ int main(int argc, char **argv) {
     fprintf(stderr, "idle_cpu: %s\n", ledge_last_error());
     return 1;
   }
-  mode modes[3] = {{"default", NULL, 0, 0, 0, 0, 0}, {"spinning", "1000000000", 0, 0, 0, 0, 0},
+  /* LEDGE_SPIN_US set by the user applies to the "default" pool, so that
+   * other spin times can be tried against the two extremes. */
+  static char user_spin[32];
+  const char *env_spin = getenv("LEDGE_SPIN_US");
+  if (env_spin) snprintf(user_spin, sizeof user_spin, "%s", env_spin);
+  mode modes[3] = {{"default", env_spin ? user_spin : NULL, 0, 0, 0, 0, 0}, {"spinning", "1000000000", 0, 0, 0, 0, 0},
                    {"no-spin", "0", 0, 0, 0, 0, 0}};
   int total = requests * rounds;
   for (int m = 0; m < 3; m++) {
