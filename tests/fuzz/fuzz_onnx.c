@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       ledge_tensor_info info;
       ledge_session_input_info(session, i, &info);
       int64_t count = 1;
-      for (int d = 0; d < info.rank; d++) count *= info.dims[d] < 0 ? 0 : info.dims[d] > 4096 ? 4096 : info.dims[d];
+      for (int d = 0; d < info.rank && count <= (1 << 16); d++) count *= info.dims[d] < 0 ? 0 : info.dims[d];
       ok = info.rank >= 0 && count <= (1 << 16) &&
            ledge_tensor_create(info.dtype, info.rank, info.dims, &inputs[i]) == LEDGE_OK;
     }
