@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "formats/name_map.h"
 #include "formats/protobuf.h"
 #include "ops/op.h"
 
@@ -52,73 +53,12 @@ void lg_unmap(lg_mapping *m) {
   m->addr = NULL;
 }
 
-/* ---- Name -> value index ---- */
-
-typedef struct name_map {
-  const char **keys;
-  int *vals;
-  size_t cap; /* power of two */
-  size_t count;
-} name_map;
-
-static uint64_t hash_str(const char *s) {
-  uint64_t h = 1469598103934665603ull;
-  for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
-  return h;
-}
-
-static bool name_map_put(name_map *m, const char *key, int val) {
-  if ((m->count + 1) * 2 > m->cap) {
-    size_t ncap = m->cap ? m->cap * 2 : 256;
-    const char **nk = calloc(ncap, sizeof *nk);
-    int *nv = calloc(ncap, sizeof *nv);
-    if (!nk || !nv) {
-      free(nk);
-      free(nv);
-      return false;
-    }
-    for (size_t i = 0; i < m->cap; i++) {
-      if (!m->keys[i]) continue;
-      size_t j = hash_str(m->keys[i]) & (ncap - 1);
-      while (nk[j]) j = (j + 1) & (ncap - 1);
-      nk[j] = m->keys[i];
-      nv[j] = m->vals[i];
-    }
-    free(m->keys);
-    free(m->vals);
-    m->keys = nk;
-    m->vals = nv;
-    m->cap = ncap;
-  }
-  size_t j = hash_str(key) & (m->cap - 1);
-  while (m->keys[j] && strcmp(m->keys[j], key)) j = (j + 1) & (m->cap - 1);
-  if (!m->keys[j]) m->count++;
-  m->keys[j] = key;
-  m->vals[j] = val;
-  return true;
-}
-
-static int name_map_get(const name_map *m, const char *key) {
-  if (!m->cap) return -1;
-  size_t j = hash_str(key) & (m->cap - 1);
-  while (m->keys[j]) {
-    if (!strcmp(m->keys[j], key)) return m->vals[j];
-    j = (j + 1) & (m->cap - 1);
-  }
-  return -1;
-}
-
-static void name_map_free(name_map *m) {
-  free(m->keys);
-  free(m->vals);
-}
-
 /* ---- Import state ---- */
 
 typedef struct importer {
   lg_onnx_import *imp;
   lg_graph *g;
-  name_map names;
+  lg_name_map names;
 } importer;
 
 static char *pool_str(lg_graph *g, const lg_pb_field *f) {
@@ -602,7 +542,7 @@ enum { GRAPH_NODE = 1, GRAPH_INITIALIZER = 5, GRAPH_INPUT = 11, GRAPH_OUTPUT = 1
 static lg_status add_named_value(importer *im, const char *name, int *out) {
   int v = lg_graph_add_value(im->g, name);
   if (v < 0) return LEDGE_ERR_NO_MEMORY;
-  if (!name_map_put(&im->names, im->g->values[v].name, v)) return lg_error(LEDGE_ERR_NO_MEMORY, "out of memory");
+  if (!lg_name_map_put(&im->names, im->g->values[v].name, v)) return lg_error(LEDGE_ERR_NO_MEMORY, "out of memory");
   *out = v;
   return LEDGE_OK;
 }
@@ -619,7 +559,7 @@ static lg_status import_initializer(importer *im, const lg_pb_field *f) {
   void *owned = NULL;
   lg_status st = load_tensor_data(im->imp, f->data, f->len, &t, &src, &owned);
   if (st != LEDGE_OK) return lg_error_context(st, "initializer '%s': ", name);
-  int v;
+  int v = -1;
   st = add_named_value(im, name, &v);
   if (st != LEDGE_OK) {
     lg_aligned_free(owned);
@@ -674,7 +614,7 @@ static lg_status import_node(importer *im, const lg_pb_field *nf, int opset) {
         node->in[ii++] = -1; /* omitted optional input */
         continue;
       }
-      int v = name_map_get(&im->names, in_name);
+      int v = lg_name_map_get(&im->names, in_name);
       if (v < 0)
         return FORMAT_ERROR("node '%s' (%s) reads '%s', which no earlier node, input or initializer defines", name,
                             op_type, in_name);
@@ -686,7 +626,7 @@ static lg_status import_node(importer *im, const lg_pb_field *nf, int opset) {
         node->out[oi++] = -1;
         continue;
       }
-      int v;
+      int v = -1;
       LG_TRY(add_named_value(im, out_name, &v));
       node = &g->nodes[ni]; /* values may have moved; nodes did not, but stay safe */
       g->values[v].producer = ni;
@@ -729,16 +669,16 @@ static lg_status import_graph(importer *im, const uint8_t *data, size_t len, int
     bool has_shape;
     int existing = -1;
     lg_status st = parse_value_info(im, &f, &name, &t, &has_shape);
-    if (st == LEDGE_ERR_UNSUPPORTED && name && (existing = name_map_get(&im->names, name)) >= 0) continue;
+    if (st == LEDGE_ERR_UNSUPPORTED && name && (existing = lg_name_map_get(&im->names, name)) >= 0) continue;
     LG_TRY(st);
-    existing = name_map_get(&im->names, name);
+    existing = lg_name_map_get(&im->names, name);
     if (existing >= 0) {
       if (g->values[existing].kind != LG_VALUE_CONSTANT) return FORMAT_ERROR("graph input '%s' is declared twice", name);
       continue;
     }
     if (t.dtype == LEDGE_DTYPE_UNDEFINED) return FORMAT_ERROR("graph input '%s' has no element type", name);
     if (t.dtype == LEDGE_STRING) return lg_error(LEDGE_ERR_UNSUPPORTED, "graph input '%s' is a string tensor", name);
-    int v;
+    int v = -1;
     LG_TRY(add_named_value(im, name, &v));
     lg_value *val = &g->values[v];
     val->kind = LG_VALUE_INPUT;
@@ -759,7 +699,7 @@ static lg_status import_graph(importer *im, const uint8_t *data, size_t len, int
     lg_tensor t;
     bool has_shape;
     LG_TRY(parse_value_info(im, &f, &name, &t, &has_shape));
-    int v = name_map_get(&im->names, name);
+    int v = lg_name_map_get(&im->names, name);
     if (v < 0) return FORMAT_ERROR("graph output '%s' is not produced by any node", name);
     g->values[v].is_output = true;
     g->outputs[g->n_outputs++] = v;
@@ -810,7 +750,7 @@ lg_status lg_onnx_import_model(lg_onnx_import *imp, lg_graph *g) {
         snprintf(imp->graph_name, sizeof imp->graph_name, "%.*s", (int)(f.len < 63 ? f.len : 63), (const char *)f.data);
     st = import_graph(&im, graph_data, graph_len, opset);
   }
-  name_map_free(&im.names);
+  lg_name_map_free(&im.names);
   if (st != LEDGE_OK) lg_graph_free(g);
   return st;
 }

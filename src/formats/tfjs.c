@@ -22,59 +22,6 @@
 
 /* ---- name map ---- */
 
-static uint64_t hash_str(const char *s) {
-  uint64_t h = 1469598103934665603ull;
-  for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
-  return h;
-}
-
-bool tf_map_put(tf_map *m, const char *key, int val) {
-  if ((m->count + 1) * 2 > m->cap) {
-    size_t ncap = m->cap ? m->cap * 2 : 256;
-    const char **nk = calloc(ncap, sizeof *nk);
-    int *nv = calloc(ncap, sizeof *nv);
-    if (!nk || !nv) {
-      free(nk);
-      free(nv);
-      return false;
-    }
-    for (size_t i = 0; i < m->cap; i++) {
-      if (!m->keys[i]) continue;
-      size_t j = hash_str(m->keys[i]) & (ncap - 1);
-      while (nk[j]) j = (j + 1) & (ncap - 1);
-      nk[j] = m->keys[i];
-      nv[j] = m->vals[i];
-    }
-    free(m->keys);
-    free(m->vals);
-    m->keys = nk;
-    m->vals = nv;
-    m->cap = ncap;
-  }
-  size_t j = hash_str(key) & (m->cap - 1);
-  while (m->keys[j] && strcmp(m->keys[j], key)) j = (j + 1) & (m->cap - 1);
-  if (!m->keys[j]) m->count++;
-  m->keys[j] = key;
-  m->vals[j] = val;
-  return true;
-}
-
-int tf_map_get(const tf_map *m, const char *key) {
-  if (!m->cap || !key) return -1;
-  size_t j = hash_str(key) & (m->cap - 1);
-  while (m->keys[j]) {
-    if (!strcmp(m->keys[j], key)) return m->vals[j];
-    j = (j + 1) & (m->cap - 1);
-  }
-  return -1;
-}
-
-void tf_map_free(tf_map *m) {
-  free(m->keys);
-  free(m->vals);
-  memset(m, 0, sizeof *m);
-}
-
 /* ---- values and nodes ---- */
 
 static int new_value(tfjs_im *im, const char *name) {
@@ -260,7 +207,7 @@ int tf_ref_add(tfjs_im *im, const char *name, int nhwc, int nchw, int rank) {
   }
   int r = im->n_refs++;
   im->refs[r] = (tf_ref){nhwc, nchw, rank};
-  if (!tf_map_put(&im->tensors, key, r)) {
+  if (!lg_name_map_put(&im->tensors, key, r)) {
     TF_NOMEM();
     return -1;
   }
@@ -268,7 +215,7 @@ int tf_ref_add(tfjs_im *im, const char *name, int nhwc, int nchw, int rank) {
 }
 
 tf_ref *tf_ref_get(tfjs_im *im, const char *name) {
-  int r = tf_map_get(&im->tensors, name);
+  int r = lg_name_map_get(&im->tensors, name);
   return r < 0 ? NULL : &im->refs[r];
 }
 
@@ -563,7 +510,7 @@ static lg_status load_weight(tfjs_im *im, const lg_json *w, const uint8_t *buf, 
     else if (dt == LEDGE_INT32) ((int32_t *)dst)[i] = (int32_t)lrint(x);
     else ((uint8_t *)dst)[i] = x != 0;
   }
-  if (!tf_map_put(&im->weights, vname, v)) return TF_NOMEM();
+  if (!lg_name_map_put(&im->weights, vname, v)) return TF_NOMEM();
   return LEDGE_OK;
 }
 
@@ -1686,7 +1633,7 @@ static const char *split_input(const char *s, char *buf, size_t size, int *k) {
 
 typedef struct gmodel {
   const lg_json *nodes;
-  tf_map by_name; /* node name -> index */
+  lg_name_map by_name; /* node name -> index */
   char *state;    /* 0 new, 1 on the stack, 2 emitted */
 } gmodel;
 
@@ -1698,7 +1645,7 @@ static lg_status emit_node(tfjs_im *im, gmodel *gm, int idx) {
   c.name = lg_json_str(lg_json_get(node, "name"));
   c.op = lg_json_str(lg_json_get(node, "op"));
   if (!strcmp(c.op, "Const")) {
-    int v = tf_map_get(&im->weights, c.name);
+    int v = lg_name_map_get(&im->weights, c.name);
     if (v < 0) return TF_FORMAT("Const node '%s' has no entry in the weights manifest", c.name);
     return set_out(&c, 0, v, -1, im->g->values[v].t.rank);
   }
@@ -1777,7 +1724,7 @@ static lg_status visit(tfjs_im *im, gmodel *gm, int root) {
       int k;
       const char *nm = split_input(lg_json_str(&inputs->items[pos]), buf, sizeof buf, &k);
       if (!nm) continue;
-      int dep = tf_map_get(&gm->by_name, nm);
+      int dep = lg_name_map_get(&gm->by_name, nm);
       if (dep < 0) {
         st = TF_FORMAT("node '%s' reads '%s', which is not in the graph", lg_json_str(lg_json_get(node, "name")), nm);
         break;
@@ -1866,8 +1813,8 @@ static lg_status import_graph_model(tfjs_im *im, const lg_json *topology, const 
     const lg_json *in = lg_json_get(node, "input");
     if (!name || !*name || !op) st = TF_FORMAT("node %d has no name or op", i);
     else if (in && in->type != LG_JSON_ARRAY) st = TF_FORMAT("node '%s': input is not a list", name);
-    else if (tf_map_get(&gm.by_name, name) >= 0) st = TF_FORMAT("node name '%s' is used twice", name);
-    else if (!tf_map_put(&gm.by_name, name, i)) st = TF_NOMEM();
+    else if (lg_name_map_get(&gm.by_name, name) >= 0) st = TF_FORMAT("node name '%s' is used twice", name);
+    else if (!lg_name_map_put(&gm.by_name, name, i)) st = TF_NOMEM();
     for (int k = 0; st == LEDGE_OK && in && k < in->n; k++)
       if (!lg_json_str(&in->items[k])) st = TF_FORMAT("node '%s': an input is not a string", name);
   }
@@ -1877,7 +1824,7 @@ static lg_status import_graph_model(tfjs_im *im, const lg_json *topology, const 
       char buf[512];
       int kk;
       const char *nm = split_input(lg_json_str(&in->items[k]), buf, sizeof buf, &kk);
-      int d = nm ? tf_map_get(&gm.by_name, nm) : -1;
+      int d = nm ? lg_name_map_get(&gm.by_name, nm) : -1;
       if (d >= 0) consumed[d] = true;
     }
   }
@@ -1907,7 +1854,7 @@ static lg_status import_graph_model(tfjs_im *im, const lg_json *topology, const 
     char buf[512];
     int k;
     const char *nm = split_input(outs[i], buf, sizeof buf, &k);
-    int idx = nm ? tf_map_get(&gm.by_name, nm) : -1;
+    int idx = nm ? lg_name_map_get(&gm.by_name, nm) : -1;
     if (idx < 0) {
       st = TF_FORMAT("output '%s' is not a node of the graph", outs[i]);
       break;
@@ -1921,7 +1868,7 @@ static lg_status import_graph_model(tfjs_im *im, const lg_json *topology, const 
   for (int i = 0; i < n_outs && st == LEDGE_OK; i++) st = add_output(im, outs[i], out_names[i]);
   free(gm.state);
   free(consumed);
-  tf_map_free(&gm.by_name);
+  lg_name_map_free(&gm.by_name);
   return st;
 }
 
@@ -1971,8 +1918,8 @@ lg_status lg_tfjs_import(const char *json, size_t len, const char *base_dir, lg_
       st = graph ? import_graph_model(&im, topo, root) : tf_import_layers(&im, topo);
     }
   }
-  tf_map_free(&im.weights);
-  tf_map_free(&im.tensors);
+  lg_name_map_free(&im.weights);
+  lg_name_map_free(&im.tensors);
   free(im.refs);
   lg_json_free(doc);
   if (st == LEDGE_OK && g->n_outputs == 0) st = TF_FORMAT("the model has no outputs");

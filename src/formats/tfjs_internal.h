@@ -7,6 +7,7 @@
 #define LEDGE_TFJS_INTERNAL_H
 
 #include "formats/json.h"
+#include "formats/name_map.h"
 #include "formats/tfjs.h"
 
 /* One TF tensor in the IR: its value in NHWC (TF's own) layout and/or in
@@ -16,17 +17,12 @@ typedef struct tf_ref {
   int rank;
 } tf_ref;
 
-typedef struct tf_map {
-  const char **keys;
-  int *vals;
-  size_t cap, count;
-} tf_map;
 
 typedef struct tfjs_im {
   lg_graph *g;
   const char *base_dir;
-  tf_map weights; /* weight name -> constant value index */
-  tf_map tensors; /* TF tensor name -> index in refs */
+  lg_name_map weights; /* weight name -> constant value index */
+  lg_name_map tensors; /* TF tensor name -> index in refs */
   tf_ref *refs;
   int n_refs, cap_refs;
   int uniq; /* counter for generated names */
@@ -35,9 +31,6 @@ typedef struct tfjs_im {
 #define TF_FORMAT(...) lg_error(LEDGE_ERR_FORMAT, __VA_ARGS__)
 #define TF_NOMEM() lg_error(LEDGE_ERR_NO_MEMORY, "out of memory")
 
-bool tf_map_put(tf_map *m, const char *key, int val);
-int tf_map_get(const tf_map *m, const char *key);
-void tf_map_free(tf_map *m);
 
 /* ---- tensors and layouts ---- */
 /* Registers a TF tensor name; returns its ref index (or -1, error set). */

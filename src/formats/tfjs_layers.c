@@ -79,10 +79,10 @@ static lg_status check_channels_last(lctx *c) {
 static int weight(lctx *c, const char *w) {
   char k[600];
   snprintf(k, sizeof k, "%s/%s", c->name, w);
-  int v = tf_map_get(&c->im->weights, k);
+  int v = lg_name_map_get(&c->im->weights, k);
   if (v >= 0) return v;
   /* Some exports prefix the model name: find "<prefix>/<layer>/<w>". */
-  const tf_map *m = &c->im->weights;
+  const lg_name_map *m = &c->im->weights;
   size_t kl = strlen(k);
   for (size_t i = 0; i < m->cap; i++) {
     const char *key = m->keys[i];
