@@ -1,9 +1,415 @@
-/* serve/mqtt.c: the MQTT worker (placeholder until the libmosquitto worker lands). */
+/* serve/mqtt.c: the MQTT worker (libmosquitto).
+ *
+ * Subscribes (QoS 1, one connection) to <prefix>/<model>/request for every
+ * model, through the shared subscription $share/<group>/... when a group is
+ * set (MQTT 5), so that any number of workers split one request stream and
+ * the broker balances them. The session is persistent (fixed client id,
+ * clean start off, a session expiry of a day), so QoS 1 requests published
+ * while the worker was away are delivered when it returns; libmosquitto
+ * reconnects with exponential backoff.
+ *
+ * A request is either a raw body (JPEG, PNG, .npy or JSON instances; the
+ * MQTT 5 content-type property or the magic bytes say which) or the JSON
+ * envelope {"id", "client", "content_type", "data": base64} /
+ * {"id", "client", "instances": [...]}. The reply goes to the MQTT 5
+ * response topic with the request's correlation data, or else to
+ * <prefix>/<model>/response/<client>. Replies are
+ * {"id", "model", "version", "worker", "code", "result" | "error"}, or the
+ * edge classification shape with --mqtt-format greengrass. A request seen
+ * twice (a QoS 1 redelivery) is answered once. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <mosquitto.h>
+#include <mqtt_protocol.h>
+
 #include "serve/internal.h"
 
-int serve_mqtt_start(serve_server *s) {
-  serve_log(s, "MQTT is not built yet");
-  return 1;
+#define RECENT 4096
+
+typedef struct mqtt_state {
+  struct mosquitto *mosq;
+  serve_server *s;
+  char host[256];
+  int port;
+  bool tls;
+  char client_id[128];
+  atomic_bool connected, intake;
+  atomic_int unsubacks;
+  pthread_mutex_t lock;
+  uint64_t recent[RECENT]; /* hashes of requests already taken */
+  int recent_pos;
+} mqtt_state;
+
+typedef struct mqtt_req {
+  mqtt_state *m;
+  char *reply_topic;
+  void *correlation;
+  int correlation_len;
+  char id[256];
+  char model[128];
+} mqtt_req;
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+  const uint8_t *b = p;
+  for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+  return h;
 }
-void serve_mqtt_stop_intake(serve_server *s) { (void)s; }
-void serve_mqtt_stop(serve_server *s) { (void)s; }
+
+/* True if this request was seen before (and remembers it otherwise). */
+static bool seen(mqtt_state *m, uint64_t key) {
+  pthread_mutex_lock(&m->lock);
+  for (int i = 0; i < RECENT; i++)
+    if (m->recent[i] == key) {
+      pthread_mutex_unlock(&m->lock);
+      return true;
+    }
+  m->recent[m->recent_pos] = key;
+  m->recent_pos = (m->recent_pos + 1) % RECENT;
+  pthread_mutex_unlock(&m->lock);
+  return false;
+}
+
+static void publish(mqtt_req *r, const void *payload, size_t len) {
+  mosquitto_property *props = NULL;
+  if (r->correlation) mosquitto_property_add_binary(&props, MQTT_PROP_CORRELATION_DATA, r->correlation, (uint16_t)r->correlation_len);
+  if (r->m->s->cfg.mqtt_protocol == 5) mosquitto_property_add_string(&props, MQTT_PROP_CONTENT_TYPE, "application/json");
+  int rc = mosquitto_publish_v5(r->m->mosq, NULL, r->reply_topic, (int)len, payload, 1, false,
+                                r->m->s->cfg.mqtt_protocol == 5 ? props : NULL);
+  if (rc != MOSQ_ERR_SUCCESS) serve_log(r->m->s, "mqtt: cannot publish the reply to %s: %s", r->reply_topic, mosquitto_strerror(rc));
+  mosquitto_property_free_all(&props);
+}
+
+static void reply(mqtt_req *r, int code, const char *type, const char *body, size_t len, int version, bool raw) {
+  if (raw && code == 200) {
+    publish(r, body, len);
+    return;
+  }
+  sbuf b = {0};
+  sb_put(&b, "{\"id\": ", 7);
+  sb_json_string(&b, r->id);
+  sb_put(&b, ", \"model\": ", 11);
+  sb_json_string(&b, r->model);
+  sb_printf(&b, ", \"version\": %d, \"worker\": ", version);
+  sb_json_string(&b, r->m->client_id);
+  sb_printf(&b, ", \"code\": %d, ", code);
+  if (code == 200 && type && !strcmp(type, "application/json")) {
+    sb_put(&b, "\"result\": ", 10);
+    sb_put(&b, body, len);
+  } else if (code == 200) {
+    sb_put(&b, "\"error\": \"binary results are not sent over MQTT\"", 49);
+  } else {
+    /* body is {"error": ..., "code": N}: lift its message */
+    const char *e = body ? strstr(body, "\"error\": ") : NULL;
+    if (e) {
+      const char *end = strstr(e, ", \"code\"");
+      sb_put(&b, e, end ? (size_t)(end - e) : strlen(e));
+    } else {
+      sb_put(&b, "\"error\": \"failed\"", 17);
+    }
+  }
+  sb_put(&b, "}", 1);
+  if (b.data) publish(r, b.data, b.len);
+  sb_free(&b);
+}
+
+static void req_free(mqtt_req *r) {
+  free(r->reply_topic);
+  free(r->correlation);
+  free(r);
+}
+
+static void job_done(serve_job *job) {
+  mqtt_req *r = job->ctx;
+  reply(r, job->code, job->resp_type, job->resp, job->resp_len, job->ver ? job->ver->number : 0, job->greengrass);
+  serve_server *s = r->m->s;
+  req_free(r);
+  atomic_fetch_sub(&s->inflight, 1);
+}
+
+static void error_reply(mqtt_req *r, int code, const char *msg) {
+  sbuf b = {0};
+  sb_put(&b, "{\"error\": ", 10);
+  sb_json_string(&b, msg);
+  sb_printf(&b, ", \"code\": %d}", code);
+  reply(r, code, "application/json", b.data, b.len, 0, false);
+  sb_free(&b);
+}
+
+static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg,
+                       const mosquitto_property *props) {
+  mqtt_state *m = obj;
+  serve_server *s = m->s;
+  (void)mosq;
+  /* <prefix>/<model>/request */
+  size_t plen = strlen(s->cfg.mqtt_prefix);
+  const char *t = msg->topic;
+  if (strncmp(t, s->cfg.mqtt_prefix, plen) || t[plen] != '/') return;
+  const char *name = t + plen + 1, *slash = strchr(name, '/');
+  if (!slash || strcmp(slash, "/request")) return;
+  mqtt_req *r = calloc(1, sizeof *r);
+  if (!r) return;
+  r->m = m;
+  snprintf(r->model, sizeof r->model, "%.*s", (int)(slash - name), name);
+  char *ctype = NULL;
+  if (props) {
+    mosquitto_property_read_string(props, MQTT_PROP_RESPONSE_TOPIC, &r->reply_topic, false);
+    uint16_t clen = 0;
+    if (mosquitto_property_read_binary(props, MQTT_PROP_CORRELATION_DATA, &r->correlation, &clen, false))
+      r->correlation_len = clen;
+    mosquitto_property_read_string(props, MQTT_PROP_CONTENT_TYPE, &ctype, false);
+  }
+  const uint8_t *payload = msg->payload;
+  size_t len = (size_t)msg->payloadlen;
+  serve_envelope env = {0};
+  char err[512] = "";
+  int code = 0;
+  bool envelope = len > 0 && payload[0] == '{' && (!ctype || !strncmp(ctype, "application/json", 16)) &&
+                  serve_envelope_parse(payload, len, &env, err, sizeof err) == 0;
+  if (!envelope && len > 0 && payload[0] == '{') {
+    /* a JSON object that is not an envelope: keep its id and client for the reply */
+    serve_envelope_free(&env);
+    serve_envelope_parse(payload, len, &env, err, sizeof err);
+    char id[256], client[256];
+    memcpy(id, env.id, sizeof id);
+    memcpy(client, env.client, sizeof client);
+    serve_envelope_free(&env);
+    memcpy(env.id, id, sizeof id);
+    memcpy(env.client, client, sizeof client);
+    code = 400;
+  }
+  snprintf(r->id, sizeof r->id, "%s", env.id);
+  if (!r->reply_topic && env.client[0]) {
+    char topic[600];
+    snprintf(topic, sizeof topic, "%s/%s/response/%s", s->cfg.mqtt_prefix, r->model, env.client);
+    r->reply_topic = strdup(topic);
+  }
+  if (!r->reply_topic) {
+    serve_log(s, "mqtt: request on %s has no response topic and no client id; dropped", t);
+    serve_envelope_free(&env);
+    free(ctype);
+    req_free(r);
+    return;
+  }
+  uint64_t key = fnv(fnv(fnv(0xcbf29ce484222325ull, r->reply_topic, strlen(r->reply_topic)), r->correlation ? r->correlation : (void *)"", (size_t)r->correlation_len),
+                     r->id, strlen(r->id));
+  if ((r->correlation || r->id[0]) && seen(m, key)) {
+    serve_envelope_free(&env);
+    free(ctype);
+    req_free(r);
+    return;
+  }
+  if ((long)len > s->cfg.mqtt_max_payload) {
+    snprintf(err, sizeof err, "payload of %zu bytes is over the %d-byte limit", len, s->cfg.mqtt_max_payload);
+    code = 413;
+  }
+  int slot = serve_slot_find(s, r->model);
+  if (!code && slot < 0) {
+    snprintf(err, sizeof err, "no model named '%s'", r->model);
+    code = 404;
+  }
+  body_kind kind = 0;
+  uint8_t *body = NULL;
+  size_t body_len = 0;
+  if (!code && envelope) {
+    kind = env.kind;
+    body = env.body, body_len = env.body_len;
+    env.body = NULL;
+  } else if (!code) {
+    kind = ctype ? serve_body_kind(ctype) : 0;
+    if (!kind) {
+      media_format f = media_image_sniff(payload, len);
+      kind = f ? BODY_IMAGE : len >= 6 && !memcmp(payload, "\x93NUMPY", 6) ? BODY_NPY : BODY_JSON;
+    }
+    body = malloc(len ? len : 1);
+    if (body) memcpy(body, payload, len), body_len = len;
+    else code = 500;
+  }
+  serve_version *v = NULL;
+  if (!code && !(v = serve_acquire(s, slot))) {
+    snprintf(err, sizeof err, "model '%s' is loading", r->model);
+    code = 503;
+  }
+  serve_job *job = NULL;
+  if (!code && !(job = serve_job_new())) code = 500;
+  if (code) {
+    if (!err[0]) snprintf(err, sizeof err, "cannot take the request");
+    error_reply(r, code, err);
+    serve_metrics_request(s->metrics, slot, code, 0);
+    serve_release(v);
+    free(body);
+    serve_envelope_free(&env);
+    free(ctype);
+    req_free(r);
+    return;
+  }
+  job->slot = slot;
+  job->ver = v;
+  job->kind = kind;
+  job->body = body;
+  job->body_len = body_len;
+  job->top_k = env.top_k;
+  job->greengrass = !strcmp(s->cfg.mqtt_format, "greengrass");
+  job->done = job_done;
+  job->ctx = r;
+  serve_envelope_free(&env);
+  free(ctype);
+  /* Backpressure instead of refusals: a full queue holds this (network)
+   * thread, so the broker keeps the rest of the stream until there is room. */
+  double give_up = serve_now() + s->cfg.timeout_ms / 1000.0;
+  while ((code = serve_submit(s, job)) == 503 && !atomic_load(&s->stopping) && serve_now() < give_up)
+    usleep(2000);
+  if (code) {
+    error_reply(r, code, "server busy: queue full");
+    serve_metrics_request(s->metrics, slot, code, 0);
+    req_free(r);
+    job->ctx = NULL;
+  } else {
+    atomic_fetch_add(&s->inflight, 1);
+  }
+  serve_job_unref(job); /* the queue holds its own reference */
+}
+
+
+static void subscribe_all(mqtt_state *m) {
+  serve_server *s = m->s;
+  for (int i = 0; i < s->n_slots; i++) {
+    char topic[512];
+    if (s->cfg.mqtt_group && s->cfg.mqtt_group[0] && s->cfg.mqtt_protocol == 5)
+      snprintf(topic, sizeof topic, "$share/%s/%s/%s/request", s->cfg.mqtt_group, s->cfg.mqtt_prefix, s->slots[i].name);
+    else
+      snprintf(topic, sizeof topic, "%s/%s/request", s->cfg.mqtt_prefix, s->slots[i].name);
+    int rc = mosquitto_subscribe_v5(m->mosq, NULL, topic, 1, 0, NULL);
+    if (rc) serve_log(s, "mqtt: cannot subscribe to %s: %s", topic, mosquitto_strerror(rc));
+    else serve_log(s, "mqtt: subscribed to %s", topic);
+  }
+}
+
+static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags, const mosquitto_property *props) {
+  mqtt_state *m = obj;
+  (void)mosq, (void)props;
+  if (rc) {
+    serve_log(m->s, "mqtt: connection refused: %s", mosquitto_reason_string(rc));
+    return;
+  }
+  atomic_store(&m->connected, true);
+  serve_log(m->s, "mqtt: connected to %s:%d as %s (session %s)", m->host, m->port, m->client_id,
+            flags & 1 ? "resumed" : "new");
+  if (atomic_load(&m->intake)) subscribe_all(m);
+}
+
+static void on_unsubscribe(struct mosquitto *mosq, void *obj, int mid) {
+  mqtt_state *m = obj;
+  (void)mosq, (void)mid;
+  atomic_fetch_add(&m->unsubacks, 1);
+}
+
+static void on_disconnect(struct mosquitto *mosq, void *obj, int rc, const mosquitto_property *props) {
+  mqtt_state *m = obj;
+  (void)mosq, (void)props;
+  atomic_store(&m->connected, false);
+  if (rc) serve_log(m->s, "mqtt: connection lost (%s); reconnecting", mosquitto_strerror(rc));
+}
+
+int serve_mqtt_start(serve_server *s) {
+  mqtt_state *m = calloc(1, sizeof *m);
+  if (!m) return 1;
+  m->s = s;
+  pthread_mutex_init(&m->lock, NULL);
+  const char *url = s->cfg.mqtt_url;
+  m->tls = !strncmp(url, "mqtts://", 8);
+  const char *hp = url + (m->tls ? 8 : 7);
+  const char *colon = strrchr(hp, ':');
+  m->port = colon ? atoi(colon + 1) : (m->tls ? 8883 : 1883);
+  snprintf(m->host, sizeof m->host, "%.*s", colon ? (int)(colon - hp) : (int)strlen(hp), hp);
+  if (s->cfg.mqtt_client_id) snprintf(m->client_id, sizeof m->client_id, "%s", s->cfg.mqtt_client_id);
+  else snprintf(m->client_id, sizeof m->client_id, "ledge-serve-%d", (int)getpid());
+  mosquitto_lib_init();
+  m->mosq = mosquitto_new(m->client_id, false, m);
+  if (!m->mosq) {
+    serve_log(s, "mqtt: cannot create a client");
+    free(m);
+    return 1;
+  }
+  mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, s->cfg.mqtt_protocol == 5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
+  mosquitto_int_option(m->mosq, MOSQ_OPT_RECEIVE_MAXIMUM, 2 * s->n_workers + 2);
+  mosquitto_reconnect_delay_set(m->mosq, 1, 30, true);
+  mosquitto_connect_v5_callback_set(m->mosq, on_connect);
+  mosquitto_disconnect_v5_callback_set(m->mosq, on_disconnect);
+  mosquitto_message_v5_callback_set(m->mosq, on_message);
+  mosquitto_unsubscribe_callback_set(m->mosq, on_unsubscribe);
+  if (m->tls) {
+    int rc = mosquitto_tls_set(m->mosq, s->cfg.mqtt_ca, NULL, s->cfg.mqtt_cert, s->cfg.mqtt_key, NULL);
+    if (rc) {
+      serve_log(s, "mqtt: TLS setup failed: %s", mosquitto_strerror(rc));
+      mosquitto_destroy(m->mosq);
+      free(m);
+      return 1;
+    }
+  }
+  mosquitto_property *props = NULL;
+  if (s->cfg.mqtt_protocol == 5) mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL, 86400);
+  atomic_store(&m->intake, true);
+  int rc = MOSQ_ERR_UNKNOWN;
+  for (int attempt = 0; attempt < 10 && rc != MOSQ_ERR_SUCCESS; attempt++) {
+    rc = mosquitto_connect_bind_v5(m->mosq, m->host, m->port, 30, NULL, props);
+    if (rc != MOSQ_ERR_SUCCESS) usleep(500000);
+  }
+  mosquitto_property_free_all(&props);
+  if (rc != MOSQ_ERR_SUCCESS) {
+    serve_log(s, "mqtt: cannot connect to %s:%d: %s", m->host, m->port, mosquitto_strerror(rc));
+    mosquitto_destroy(m->mosq);
+    free(m);
+    return 1;
+  }
+  mosquitto_loop_start(m->mosq);
+  /* The TCP connection is up; the broker still has to accept us (TLS client
+   * certificate, credentials). A worker that is refused says so and exits. */
+  double until = serve_now() + 10;
+  while (!atomic_load(&m->connected) && serve_now() < until) usleep(10000);
+  if (!atomic_load(&m->connected)) {
+    serve_log(s, "mqtt: cannot connect to %s:%d: the broker refused the connection or the TLS handshake failed",
+              m->host, m->port);
+    mosquitto_disconnect(m->mosq);
+    mosquitto_loop_stop(m->mosq, true);
+    mosquitto_destroy(m->mosq);
+    free(m);
+    return 1;
+  }
+  s->mqtt = m;
+  return 0;
+}
+
+/* On shutdown a worker in a shared group unsubscribes first, so the broker
+ * sends the rest of the stream to the other workers while this one finishes
+ * what it took. A worker without a group keeps its subscription: its
+ * persistent session queues requests until it returns. */
+void serve_mqtt_stop_intake(serve_server *s) {
+  mqtt_state *m = s->mqtt;
+  if (!m) return;
+  atomic_store(&m->intake, false);
+  if (!(s->cfg.mqtt_group && s->cfg.mqtt_group[0] && s->cfg.mqtt_protocol == 5)) return;
+  int sent = 0;
+  for (int i = 0; i < s->n_slots; i++) {
+    char topic[512];
+    snprintf(topic, sizeof topic, "$share/%s/%s/%s/request", s->cfg.mqtt_group, s->cfg.mqtt_prefix, s->slots[i].name);
+    if (mosquitto_unsubscribe(m->mosq, NULL, topic) == MOSQ_ERR_SUCCESS) sent++;
+  }
+  double until = serve_now() + 2;
+  while (atomic_load(&m->unsubacks) < sent && atomic_load(&m->connected) && serve_now() < until) usleep(5000);
+}
+
+void serve_mqtt_stop(serve_server *s) {
+  mqtt_state *m = s->mqtt;
+  if (!m) return;
+  /* give the last replies a moment to leave, then disconnect cleanly */
+  usleep(200000);
+  mosquitto_disconnect_v5(m->mosq, 0, NULL);
+  mosquitto_loop_stop(m->mosq, false);
+  mosquitto_destroy(m->mosq);
+  mosquitto_lib_cleanup();
+  pthread_mutex_destroy(&m->lock);
+  free(m);
+  s->mqtt = NULL;
+}
