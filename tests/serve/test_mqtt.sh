@@ -147,7 +147,7 @@ mosquitto_pub -V 5 $TLS -q 1 -t ledge/infer/tiny/request -D publish response-top
 wait $SUB || fail "no reply over TLS"
 "$PY" -c 'import json; j=json.load(open("tls.txt")); assert j["code"]==200, j'
 rc=0
-"$LEDGE" serve --model tiny=$M/tiny.onnx --no-http --mqtt mqtts://127.0.0.1:$TP --mqtt-ca ca.pem \
+timeout 60 "$LEDGE" serve --model tiny=$M/tiny.onnx --no-http --mqtt mqtts://127.0.0.1:$TP --mqtt-ca ca.pem \
   --mqtt-cert rogue.pem --mqtt-key rogue.key --threads 1 >rogue.out 2>rogue.log || rc=$?
 [[ $rc != 0 ]] || fail "a worker with a certificate from another CA was accepted"
 grep -q 'cannot connect\|refused\|lost' rogue.log || fail "no clear error for the rogue certificate: $(cat rogue.log)"
