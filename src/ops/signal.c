@@ -81,6 +81,7 @@ typedef struct dft_plan {
 static lg_status dft_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
   LG_TRY(lg_check_io(node, out, 1, 3));
   const lg_tensor *x = in[0];
+  if (!x) return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': the input is missing", node->op_type, node->name);
   if (x->dtype != LEDGE_FLOAT32 && x->dtype != LEDGE_FLOAT64)
     return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': dtype %s", node->op_type, node->name, ledge_dtype_name(x->dtype));
   if (x->rank < 3 || (x->dims[x->rank - 1] != 1 && x->dims[x->rank - 1] != 2))
@@ -168,6 +169,7 @@ typedef struct stft_plan {
 static lg_status stft_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
   LG_TRY(lg_check_io(node, out, 2, 4));
   const lg_tensor *x = in[0], *window = node->n_in > 2 ? in[2] : NULL;
+  if (!x) return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': the signal is missing", node->op_type, node->name);
   if (x->dtype != LEDGE_FLOAT32 && x->dtype != LEDGE_FLOAT64)
     return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': dtype %s", node->op_type, node->name, ledge_dtype_name(x->dtype));
   if (x->rank != 3 || (x->dims[2] != 1 && x->dims[2] != 2))
