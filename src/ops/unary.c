@@ -9,6 +9,7 @@
  * float16 runs through the float32 loop in small blocks. Large tensors are
  * split over the thread pool.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <tgmath.h>
 
@@ -213,6 +214,7 @@ typedef struct unary_task {
   size_t x_size, y_size;
   int64_t count;
   bool half_in, half_out; /* convert float16 around a float32 loop */
+  bool vector_sigmoid;     /* float32 Sigmoid: lg_vsigmoid instead of the loop */
 } unary_task;
 
 static void unary_range(void *ctx, int64_t begin, int64_t end) {
@@ -256,18 +258,42 @@ static lg_status check_shape(const lg_node *node, const lg_tensor *x) {
   return LEDGE_OK;
 }
 
+/* Everything about a run but the buffers is fixed at plan time: infer
+ * resolves the op, its loop and attributes once into node->state (a
+ * unary_task template), and run fills in the data pointers. */
 static lg_status unary_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
   const unary_op *op = find_unary_op(node->op_type);
   if (!op) return lg_error(LEDGE_ERR_INTERNAL, "unary: unknown op %s", node->op_type);
   LG_TRY(lg_check_io(node, out, 1, 1));
   LG_TRY(check_shape(node, in[0]));
-  if (!find_loop(op, in[0]->dtype))
+  ledge_dtype dt = in[0]->dtype;
+  unary_loop loop = find_loop(op, dt);
+  if (!loop)
     return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': dtype %s is not supported",
-                    node->op_type, node->name, ledge_dtype_name(in[0]->dtype));
-  if (out[0]) {
-    out[0]->dtype = op->bool_out ? LEDGE_BOOL : in[0]->dtype;
-    lg_tensor_set_shape(out[0], in[0]->rank, in[0]->dims);
+                    node->op_type, node->name, ledge_dtype_name(dt));
+  if (!out[0]) return LEDGE_OK;
+  out[0]->dtype = op->bool_out ? LEDGE_BOOL : dt;
+  lg_tensor_set_shape(out[0], in[0]->rank, in[0]->dims);
+  unary_task *t = calloc(1, sizeof *t);
+  if (!t) return lg_error(LEDGE_ERR_NO_MEMORY, "out of memory");
+  t->loop = loop;
+  if (!strcmp(op->name, "Shrink")) {
+    t->params.alpha = lg_attr_float(node, "lambd", op->alpha);
+    t->params.beta = lg_attr_float(node, "bias", op->beta);
+  } else {
+    t->params.alpha = lg_attr_float(node, "alpha", op->alpha);
+    t->params.beta = lg_attr_float(node, "beta", op->beta);
+    t->params.gamma = lg_attr_float(node, "gamma", op->gamma);
   }
+  t->params.detect_positive = (int)lg_attr_int(node, "detect_positive", 1);
+  t->params.detect_negative = (int)lg_attr_int(node, "detect_negative", 1);
+  t->x_size = ledge_dtype_size(dt);
+  t->y_size = ledge_dtype_size(out[0]->dtype);
+  t->count = lg_tensor_count(in[0]);
+  t->half_in = dt == LEDGE_FLOAT16;
+  t->half_out = out[0]->dtype == LEDGE_FLOAT16;
+  t->vector_sigmoid = dt == LEDGE_FLOAT32 && !strcmp(op->name, "Sigmoid"); /* the hot one */
+  node->state = t;
   return LEDGE_OK;
 }
 
@@ -279,29 +305,11 @@ static void sigmoid_range(void *ctx, int64_t begin, int64_t end) {
 
 static lg_status unary_run(const lg_node *node, lg_tensor *const *in, lg_tensor *const *out,
                            const lg_exec *exec) {
-  if (!out[0]) return LEDGE_OK;
-  const unary_op *op = find_unary_op(node->op_type);
-  if (!op) return lg_error(LEDGE_ERR_INTERNAL, "unary: unknown op %s", node->op_type);
-  ledge_dtype dt = in[0]->dtype;
-  unary_task t = {.loop = find_loop(op, dt), .x = in[0]->data, .y = out[0]->data};
-  if (!t.loop) return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': dtype %s is not supported",
-                               node->op_type, node->name, ledge_dtype_name(dt));
-  if (!strcmp(op->name, "Shrink")) {
-    t.params.alpha = lg_attr_float(node, "lambd", op->alpha);
-    t.params.beta = lg_attr_float(node, "bias", op->beta);
-  } else {
-    t.params.alpha = lg_attr_float(node, "alpha", op->alpha);
-    t.params.beta = lg_attr_float(node, "beta", op->beta);
-    t.params.gamma = lg_attr_float(node, "gamma", op->gamma);
-  }
-  t.params.detect_positive = (int)lg_attr_int(node, "detect_positive", 1);
-  t.params.detect_negative = (int)lg_attr_int(node, "detect_negative", 1);
-  t.x_size = ledge_dtype_size(dt);
-  t.y_size = ledge_dtype_size(out[0]->dtype);
-  t.count = lg_tensor_count(in[0]);
-  t.half_in = dt == LEDGE_FLOAT16;
-  t.half_out = out[0]->dtype == LEDGE_FLOAT16;
-  if (dt == LEDGE_FLOAT32 && !strcmp(op->name, "Sigmoid")) { /* the hot one: vectorized */
+  if (!out[0] || !node->state) return LEDGE_OK;
+  unary_task t = *(const unary_task *)node->state;
+  t.x = in[0]->data;
+  t.y = out[0]->data;
+  if (t.vector_sigmoid) {
     lg_threadpool *pool = t.count < UN_PARALLEL_MIN || !exec ? NULL : exec->pool;
     lg_parallel_for(pool, (t.count + UN_CHUNK - 1) / UN_CHUNK, sigmoid_range, &t);
     return LEDGE_OK;

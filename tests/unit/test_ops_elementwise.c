@@ -57,6 +57,8 @@ static lg_status run_node(lg_node *node, lg_tensor **in, lg_tensor **out, lg_thr
   lg_exec exec = {pool, ws};
   s = node->op->run(node, in, out, &exec);
   lg_aligned_free(ws);
+  free(node->state); /* as the session does when it drops a plan */
+  node->state = NULL;
   return s;
 }
 
