@@ -75,10 +75,11 @@ int cli_load_model(const char *path, ledge_model **model, double *seconds) {
   return 0;
 }
 
-int cli_create_session(ledge_model *model, int threads, ledge_session **session) {
+int cli_create_session(ledge_model *model, int threads, bool profile, ledge_session **session) {
   ledge_session_options opt;
   ledge_session_options_init(&opt);
   opt.num_threads = threads;
+  opt.profile = profile;
   if (ledge_session_create(model, &opt, session) != LEDGE_OK) return cli_fail_status("cannot create a session");
   for (int i = 0; i < ledge_session_input_count(*session); i++) {
     ledge_tensor_info info;

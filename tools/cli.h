@@ -23,8 +23,9 @@ bool cli_parse_int(const char *name, const char *text, long min, long max, long 
 
 /* Loads a model, reporting the time it took. */
 int cli_load_model(const char *path, ledge_model **model, double *seconds);
-/* Creates a session; dims still unknown after planning are set to 1. */
-int cli_create_session(ledge_model *model, int threads, ledge_session **session);
+/* Creates a session (profiling if asked); dims still unknown after planning
+ * are set to 1. */
+int cli_create_session(ledge_model *model, int threads, bool profile, ledge_session **session);
 /* Makes a deterministic pseudo-random tensor for input `index`. */
 int cli_random_input(ledge_session *session, int index, unsigned seed, ledge_tensor **out);
 

@@ -26,29 +26,6 @@ static void help(FILE *f) {
           "               \"nodes\", \"op_types\" and \"kernels\" arrays)\n");
 }
 
-/* cli_create_session with options.profile set: dims still unknown after
- * planning are set to 1. */
-static int create_session(ledge_model *model, int threads, bool profile, ledge_session **session) {
-  ledge_session_options opt;
-  ledge_session_options_init(&opt);
-  opt.num_threads = threads;
-  opt.profile = profile;
-  if (ledge_session_create(model, &opt, session) != LEDGE_OK) return cli_fail_status("cannot create a session");
-  for (int i = 0; i < ledge_session_input_count(*session); i++) {
-    ledge_tensor_info info;
-    ledge_session_input_info(*session, i, &info);
-    bool unknown = info.rank < 0;
-    for (int d = 0; d < info.rank; d++) unknown |= info.dims[d] < 0;
-    if (!unknown) continue;
-    if (info.rank < 0) return cli_fail("input '%s' has no known rank", info.name);
-    for (int d = 0; d < info.rank; d++)
-      if (info.dims[d] < 0) info.dims[d] = 1;
-    if (ledge_session_set_input_shape(*session, i, info.rank, info.dims) != LEDGE_OK)
-      return cli_fail_status("cannot plan the session");
-  }
-  return 0;
-}
-
 static int by_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return x < y ? -1 : x > y;
@@ -250,7 +227,7 @@ int cmd_bench(int argc, char **argv) {
   long rss_loaded = cli_current_rss_kb();
   long peak_after_load = cli_peak_rss_kb();
   double t0 = cli_now();
-  if (create_session(model, (int)threads, profile, &session)) {
+  if (cli_create_session(model, (int)threads, profile, &session)) {
     ledge_model_destroy(model);
     return 1;
   }

@@ -51,7 +51,7 @@ int cmd_info(int argc, char **argv) {
   ledge_session *session;
   double load_s;
   if (cli_load_model(path, &model, &load_s)) return 1;
-  if (cli_create_session(model, 1, &session)) {
+  if (cli_create_session(model, 1, false, &session)) {
     ledge_model_destroy(model);
     return 1;
   }

@@ -1,6 +1,7 @@
 /* media/encode.c: JPEG, PNG and PPM encoders, the PPM decoder, image files.
  * See encode.h. */
 #include "media/encode.h"
+#include "media/media_internal.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -16,24 +17,6 @@
 #include <png.h>
 
 #define MAX_FILE_BYTES (256u << 20)
-
-static ledge_status fail(char *err, size_t err_size, ledge_status st, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static ledge_status fail(char *err, size_t err_size, ledge_status st, const char *fmt, ...) {
-  if (err && err_size) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_size, fmt, ap);
-    va_end(ap);
-  }
-  return st;
-}
-
-static int image_ok(const media_image *img) {
-  return img && img->data && img->width > 0 && img->height > 0 &&
-         (img->channels == 1 || img->channels == 3 || img->channels == 4) &&
-         img->stride >= (size_t)img->width * (size_t)img->channels;
-}
 
 /* ---- JPEG ------------------------------------------------------------------- */
 
@@ -53,13 +36,13 @@ static void jpeg_quiet(j_common_ptr cinfo, int level) { (void)cinfo, (void)level
 
 ledge_status media_encode_jpeg(const media_image *img, int quality, uint8_t **out, size_t *size,
                                char *err, size_t err_size) {
-  if (!out || !size) return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "jpeg: no output");
+  if (!out || !size) return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "jpeg: no output");
   *out = NULL;
   *size = 0;
-  if (!image_ok(img) || img->channels == 4)
-    return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "jpeg: needs a gray or RGB image");
+  if (!media_image_ok(img) || img->channels == 4)
+    return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "jpeg: needs a gray or RGB image");
   if (quality < 1 || quality > 100)
-    return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "jpeg: quality %d is not in 1..100", quality);
+    return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "jpeg: quality %d is not in 1..100", quality);
   struct jpeg_compress_struct cinfo;
   jpeg_error jerr;
   /* Written by libjpeg through their addresses (so kept in memory, valid
@@ -73,7 +56,7 @@ ledge_status media_encode_jpeg(const media_image *img, int quality, uint8_t **ou
   if (setjmp(jerr.jump)) {
     jpeg_destroy_compress(&cinfo);
     free(mbuf);
-    return fail(err, err_size, LEDGE_ERR_INTERNAL, "jpeg: %s", jerr.message);
+    return media_fail(err, err_size, LEDGE_ERR_INTERNAL, "jpeg: %s", jerr.message);
   }
   jpeg_create_compress(&cinfo);
   jpeg_mem_dest(&cinfo, &mbuf, &mlen);
@@ -99,10 +82,10 @@ ledge_status media_encode_jpeg(const media_image *img, int quality, uint8_t **ou
 
 ledge_status media_encode_png(const media_image *img, uint8_t **out, size_t *size, char *err,
                               size_t err_size) {
-  if (!out || !size) return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "png: no output");
+  if (!out || !size) return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "png: no output");
   *out = NULL;
   *size = 0;
-  if (!image_ok(img)) return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "png: no image");
+  if (!media_image_ok(img)) return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "png: no image");
   png_image png;
   memset(&png, 0, sizeof png);
   png.version = PNG_IMAGE_VERSION;
@@ -111,12 +94,12 @@ ledge_status media_encode_png(const media_image *img, uint8_t **out, size_t *siz
   png.format = img->channels == 1 ? PNG_FORMAT_GRAY : img->channels == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_RGBA;
   png_alloc_size_t len = 0;
   if (!png_image_write_to_memory(&png, NULL, &len, 0, img->data, (png_int_32)img->stride, NULL) || !len)
-    return fail(err, err_size, LEDGE_ERR_INTERNAL, "png: %s", png.message);
+    return media_fail(err, err_size, LEDGE_ERR_INTERNAL, "png: %s", png.message);
   uint8_t *buf = malloc(len);
-  if (!buf) return fail(err, err_size, LEDGE_ERR_NO_MEMORY, "png: out of memory");
+  if (!buf) return media_fail(err, err_size, LEDGE_ERR_NO_MEMORY, "png: out of memory");
   if (!png_image_write_to_memory(&png, buf, &len, 0, img->data, (png_int_32)img->stride, NULL)) {
     free(buf);
-    return fail(err, err_size, LEDGE_ERR_INTERNAL, "png: %s", png.message);
+    return media_fail(err, err_size, LEDGE_ERR_INTERNAL, "png: %s", png.message);
   }
   *out = buf;
   *size = len;
@@ -127,17 +110,17 @@ ledge_status media_encode_png(const media_image *img, uint8_t **out, size_t *siz
 
 ledge_status media_encode_ppm(const media_image *img, uint8_t **out, size_t *size, char *err,
                               size_t err_size) {
-  if (!out || !size) return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "ppm: no output");
+  if (!out || !size) return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "ppm: no output");
   *out = NULL;
   *size = 0;
-  if (!image_ok(img) || img->channels == 4)
-    return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "ppm: needs a gray or RGB image");
+  if (!media_image_ok(img) || img->channels == 4)
+    return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "ppm: needs a gray or RGB image");
   char header[64];
   int h = snprintf(header, sizeof header, "P%c\n%d %d\n255\n", img->channels == 1 ? '5' : '6', img->width,
                    img->height);
   size_t row = (size_t)img->width * img->channels, len = (size_t)h + row * img->height;
   uint8_t *buf = malloc(len);
-  if (!buf) return fail(err, err_size, LEDGE_ERR_NO_MEMORY, "ppm: out of memory");
+  if (!buf) return media_fail(err, err_size, LEDGE_ERR_NO_MEMORY, "ppm: out of memory");
   memcpy(buf, header, (size_t)h);
   for (int y = 0; y < img->height; y++) memcpy(buf + h + (size_t)y * row, img->data + (size_t)y * img->stride, row);
   *out = buf;
@@ -165,26 +148,26 @@ static int ppm_number(const uint8_t *p, size_t size, size_t *pos, long *value) {
 
 ledge_status media_decode_ppm(const void *data, size_t size, media_image *out, char *err,
                               size_t err_size) {
-  if (!out) return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "ppm: no output image");
+  if (!out) return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "ppm: no output image");
   memset(out, 0, sizeof *out);
   const uint8_t *p = data;
   if (!p || size < 2 || p[0] != 'P' || (p[1] != '6' && p[1] != '5'))
-    return fail(err, err_size, LEDGE_ERR_FORMAT, "not a binary PPM/PGM image");
+    return media_fail(err, err_size, LEDGE_ERR_FORMAT, "not a binary PPM/PGM image");
   int channels = p[1] == '6' ? 3 : 1;
   size_t pos = 2;
   long w, h, maxval;
   if (!ppm_number(p, size, &pos, &w) || !ppm_number(p, size, &pos, &h) || !ppm_number(p, size, &pos, &maxval))
-    return fail(err, err_size, LEDGE_ERR_FORMAT, "PPM header is malformed or truncated");
+    return media_fail(err, err_size, LEDGE_ERR_FORMAT, "PPM header is malformed or truncated");
   if (maxval != 255)
-    return fail(err, err_size, LEDGE_ERR_UNSUPPORTED, "PPM maxval %ld is not supported (only 255)", maxval);
-  if (pos >= size || !isspace(p[pos])) return fail(err, err_size, LEDGE_ERR_FORMAT, "PPM header is truncated");
+    return media_fail(err, err_size, LEDGE_ERR_UNSUPPORTED, "PPM maxval %ld is not supported (only 255)", maxval);
+  if (pos >= size || !isspace(p[pos])) return media_fail(err, err_size, LEDGE_ERR_FORMAT, "PPM header is truncated");
   pos++;
   if (w <= 0 || h <= 0 || w > MEDIA_IMAGE_MAX_SIDE || h > MEDIA_IMAGE_MAX_SIDE || w * h > MEDIA_IMAGE_MAX_PIXELS)
-    return fail(err, err_size, w <= 0 || h <= 0 ? LEDGE_ERR_FORMAT : LEDGE_ERR_INVALID_ARGUMENT,
+    return media_fail(err, err_size, w <= 0 || h <= 0 ? LEDGE_ERR_FORMAT : LEDGE_ERR_INVALID_ARGUMENT,
                 "PPM image is %ldx%ld, outside the limits (1..%d per side)", w, h, MEDIA_IMAGE_MAX_SIDE);
   size_t row = (size_t)w * channels;
   if (size - pos < row * (size_t)h)
-    return fail(err, err_size, LEDGE_ERR_FORMAT, "PPM data is truncated (%zu of %zu bytes)", size - pos,
+    return media_fail(err, err_size, LEDGE_ERR_FORMAT, "PPM data is truncated (%zu of %zu bytes)", size - pos,
                 row * (size_t)h);
   ledge_status st = media_image_alloc(out, (int)w, (int)h, channels, err, err_size);
   if (st) return st;
@@ -206,31 +189,31 @@ int media_is_image_path(const char *path) {
 }
 
 ledge_status media_image_read_file(const char *path, media_image *out, char *err, size_t err_size) {
-  if (!out) return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "no output image");
+  if (!out) return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "no output image");
   memset(out, 0, sizeof *out);
   FILE *f = path ? fopen(path, "rb") : NULL;
-  if (!f) return fail(err, err_size, LEDGE_ERR_IO, "%s: %s", path ? path : "(null)", strerror(errno));
+  if (!f) return media_fail(err, err_size, LEDGE_ERR_IO, "%s: %s", path ? path : "(null)", strerror(errno));
   struct stat sb;
   if (fstat(fileno(f), &sb) || !S_ISREG(sb.st_mode)) {
     fclose(f);
-    return fail(err, err_size, LEDGE_ERR_IO, "%s: not a regular file", path);
+    return media_fail(err, err_size, LEDGE_ERR_IO, "%s: not a regular file", path);
   }
   if ((uint64_t)sb.st_size > MAX_FILE_BYTES) {
     fclose(f);
-    return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "%s: %lld bytes is too large for an image", path,
+    return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "%s: %lld bytes is too large for an image", path,
                 (long long)sb.st_size);
   }
   size_t len = (size_t)sb.st_size;
   uint8_t *buf = malloc(len ? len : 1);
   if (!buf) {
     fclose(f);
-    return fail(err, err_size, LEDGE_ERR_NO_MEMORY, "%s: out of memory", path);
+    return media_fail(err, err_size, LEDGE_ERR_NO_MEMORY, "%s: out of memory", path);
   }
   size_t got = fread(buf, 1, len, f);
   fclose(f);
   if (got != len) {
     free(buf);
-    return fail(err, err_size, LEDGE_ERR_IO, "%s: short read", path);
+    return media_fail(err, err_size, LEDGE_ERR_IO, "%s: short read", path);
   }
   char msg[256] = "";
   ledge_status st;
@@ -239,20 +222,20 @@ ledge_status media_image_read_file(const char *path, media_image *out, char *err
   else
     st = media_image_decode(buf, len, out, msg, sizeof msg);
   free(buf);
-  if (st) return fail(err, err_size, st, "%s: %s", path, msg);
+  if (st) return media_fail(err, err_size, st, "%s: %s", path, msg);
   return LEDGE_OK;
 }
 
 ledge_status media_image_write_file(const char *path, const media_image *img, int quality, char *err,
                                     size_t err_size) {
-  if (!path) return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "no output path");
+  if (!path) return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "no output path");
   const char *e = extension(path);
   uint8_t *buf = NULL;
   size_t len = 0;
   char msg[256] = "";
   ledge_status st;
   if (!strcasecmp(e, "jpg") || !strcasecmp(e, "jpeg")) {
-    if (image_ok(img) && img->channels == 4) {
+    if (media_image_ok(img) && img->channels == 4) {
       /* JPEG has no alpha: drop it. */
       media_image rgb;
       st = media_image_alloc(&rgb, img->width, img->height, 3, msg, sizeof msg);
@@ -271,17 +254,17 @@ ledge_status media_image_write_file(const char *path, const media_image *img, in
   } else if (!strcasecmp(e, "ppm") || !strcasecmp(e, "pgm")) {
     st = media_encode_ppm(img, &buf, &len, msg, sizeof msg);
   } else {
-    return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "%s: unknown image extension (use .jpg, .png or .ppm)",
+    return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "%s: unknown image extension (use .jpg, .png or .ppm)",
                 path);
   }
-  if (st) return fail(err, err_size, st, "%s: %s", path, msg);
+  if (st) return media_fail(err, err_size, st, "%s: %s", path, msg);
   FILE *f = fopen(path, "wb");
   if (!f) {
     free(buf);
-    return fail(err, err_size, LEDGE_ERR_IO, "%s: %s", path, strerror(errno));
+    return media_fail(err, err_size, LEDGE_ERR_IO, "%s: %s", path, strerror(errno));
   }
   size_t put = fwrite(buf, 1, len, f);
   free(buf);
-  if (fclose(f) != 0 || put != len) return fail(err, err_size, LEDGE_ERR_IO, "%s: write failed", path);
+  if (fclose(f) != 0 || put != len) return media_fail(err, err_size, LEDGE_ERR_IO, "%s: write failed", path);
   return LEDGE_OK;
 }

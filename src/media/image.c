@@ -1,6 +1,7 @@
 /* media/image.c: JPEG (libjpeg-turbo) and PNG (libpng) decoding, bilinear
  * resize, crops and normalization to float tensors. See image.h. */
 #include "media/image.h"
+#include "media/media_internal.h"
 
 #include <math.h>
 #include <setjmp.h>
@@ -13,18 +14,6 @@
 #include <jerror.h>
 #include <png.h>
 
-static ledge_status fail(char *err, size_t err_size, ledge_status st, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static ledge_status fail(char *err, size_t err_size, ledge_status st, const char *fmt, ...) {
-  if (err && err_size) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_size, fmt, ap);
-    va_end(ap);
-  }
-  return st;
-}
-
 media_format media_image_sniff(const void *data, size_t size) {
   const unsigned char *p = data;
   if (size >= 3 && p[0] == 0xFF && p[1] == 0xD8 && p[2] == 0xFF) return MEDIA_FORMAT_JPEG;
@@ -34,10 +23,10 @@ media_format media_image_sniff(const void *data, size_t size) {
 
 static ledge_status check_size(int width, int height, char *err, size_t err_size) {
   if (width <= 0 || height <= 0)
-    return fail(err, err_size, LEDGE_ERR_FORMAT, "image has an empty size (%dx%d)", width, height);
+    return media_fail(err, err_size, LEDGE_ERR_FORMAT, "image has an empty size (%dx%d)", width, height);
   if (width > MEDIA_IMAGE_MAX_SIDE || height > MEDIA_IMAGE_MAX_SIDE ||
       (int64_t)width * height > MEDIA_IMAGE_MAX_PIXELS)
-    return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT,
+    return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT,
                 "image is %dx%d, larger than the limit (%d per side, %d pixels)", width, height,
                 MEDIA_IMAGE_MAX_SIDE, MEDIA_IMAGE_MAX_PIXELS);
   return LEDGE_OK;
@@ -47,13 +36,13 @@ ledge_status media_image_alloc(media_image *img, int width, int height, int chan
                                size_t err_size) {
   memset(img, 0, sizeof *img);
   if (channels != 1 && channels != 3 && channels != 4)
-    return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "images have 1, 3 or 4 channels, not %d",
+    return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "images have 1, 3 or 4 channels, not %d",
                 channels);
   ledge_status st = check_size(width, height, err, err_size);
   if (st) return st;
   size_t stride = (size_t)width * (size_t)channels;
   img->data = calloc((size_t)height, stride);
-  if (!img->data) return fail(err, err_size, LEDGE_ERR_NO_MEMORY, "out of memory for a %dx%d image", width, height);
+  if (!img->data) return media_fail(err, err_size, LEDGE_ERR_NO_MEMORY, "out of memory for a %dx%d image", width, height);
   img->width = width;
   img->height = height;
   img->channels = channels;
@@ -109,7 +98,7 @@ static ledge_status decode_jpeg(const void *data, size_t size, media_image *out,
     jpeg_destroy_decompress(&cinfo);
     media_image_free(img);
     if (status == LEDGE_ERR_FORMAT)
-      fail(err, err_size, LEDGE_ERR_FORMAT, "not a valid JPEG image: %s", jerr.message);
+      media_fail(err, err_size, LEDGE_ERR_FORMAT, "not a valid JPEG image: %s", jerr.message);
     return status;
   }
   jpeg_create_decompress(&cinfo);
@@ -122,14 +111,14 @@ static ledge_status decode_jpeg(const void *data, size_t size, media_image *out,
   }
   if (cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK) {
     jpeg_destroy_decompress(&cinfo);
-    return fail(err, err_size, LEDGE_ERR_UNSUPPORTED, "CMYK JPEG images are not supported");
+    return media_fail(err, err_size, LEDGE_ERR_UNSUPPORTED, "CMYK JPEG images are not supported");
   }
   cinfo.out_color_space = JCS_RGB;
   cinfo.mem->max_memory_to_use = 512L << 20;
   jpeg_start_decompress(&cinfo);
   if (cinfo.output_components != 3) {
     jpeg_destroy_decompress(&cinfo);
-    return fail(err, err_size, LEDGE_ERR_UNSUPPORTED, "JPEG decodes to %d channels, not RGB",
+    return media_fail(err, err_size, LEDGE_ERR_UNSUPPORTED, "JPEG decodes to %d channels, not RGB",
                 cinfo.output_components);
   }
   status = media_image_alloc(img, (int)cinfo.output_width, (int)cinfo.output_height, 3, err, err_size);
@@ -155,7 +144,7 @@ static ledge_status decode_png(const void *data, size_t size, media_image *out, 
   memset(&png, 0, sizeof png);
   png.version = PNG_IMAGE_VERSION;
   if (!png_image_begin_read_from_memory(&png, data, size)) {
-    ledge_status st = fail(err, err_size, LEDGE_ERR_FORMAT, "not a valid PNG image: %s", png.message);
+    ledge_status st = media_fail(err, err_size, LEDGE_ERR_FORMAT, "not a valid PNG image: %s", png.message);
     png_image_free(&png);
     return st;
   }
@@ -171,10 +160,10 @@ static ledge_status decode_png(const void *data, size_t size, media_image *out, 
   uint8_t *rgba = malloc(rgba_stride * png.height);
   if (!rgba) {
     png_image_free(&png);
-    return fail(err, err_size, LEDGE_ERR_NO_MEMORY, "out of memory decoding a PNG");
+    return media_fail(err, err_size, LEDGE_ERR_NO_MEMORY, "out of memory decoding a PNG");
   }
   if (!png_image_finish_read(&png, NULL, rgba, (png_int_32)rgba_stride, NULL)) {
-    st = fail(err, err_size, LEDGE_ERR_FORMAT, "not a valid PNG image: %s", png.message);
+    st = media_fail(err, err_size, LEDGE_ERR_FORMAT, "not a valid PNG image: %s", png.message);
     png_image_free(&png);
     free(rgba);
     return st;
@@ -194,13 +183,13 @@ static ledge_status decode_png(const void *data, size_t size, media_image *out, 
 
 ledge_status media_image_decode(const void *data, size_t size, media_image *out, char *err,
                                 size_t err_size) {
-  if (!out) return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "no output image");
+  if (!out) return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "no output image");
   memset(out, 0, sizeof *out);
-  if (!data || !size) return fail(err, err_size, LEDGE_ERR_FORMAT, "empty image");
+  if (!data || !size) return media_fail(err, err_size, LEDGE_ERR_FORMAT, "empty image");
   switch (media_image_sniff(data, size)) {
     case MEDIA_FORMAT_JPEG: return decode_jpeg(data, size, out, err, err_size);
     case MEDIA_FORMAT_PNG: return decode_png(data, size, out, err, err_size);
-    default: return fail(err, err_size, LEDGE_ERR_FORMAT, "not a JPEG or PNG image");
+    default: return media_fail(err, err_size, LEDGE_ERR_FORMAT, "not a JPEG or PNG image");
   }
 }
 
@@ -225,14 +214,14 @@ static void taps(int src, int dst, tap *t) {
 
 ledge_status media_image_resize(const media_image *src, int width, int height, media_image *dst,
                                 char *err, size_t err_size) {
-  if (!src || !src->data || !dst) return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "resize: no image");
+  if (!src || !src->data || !dst) return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "resize: no image");
   ledge_status st = media_image_alloc(dst, width, height, src->channels, err, err_size);
   if (st) return st;
   tap *tx = malloc(sizeof *tx * (size_t)width), *ty = malloc(sizeof *ty * (size_t)height);
   if (!tx || !ty) {
     free(tx), free(ty);
     media_image_free(dst);
-    return fail(err, err_size, LEDGE_ERR_NO_MEMORY, "resize: out of memory");
+    return media_fail(err, err_size, LEDGE_ERR_NO_MEMORY, "resize: out of memory");
   }
   taps(src->width, width, tx);
   taps(src->height, height, ty);
@@ -260,8 +249,8 @@ ledge_status media_image_resize(const media_image *src, int width, int height, m
 
 ledge_status media_image_resize_shorter(const media_image *src, int shorter, media_image *dst,
                                         char *err, size_t err_size) {
-  if (!src || !src->data) return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "resize: no image");
-  if (shorter <= 0) return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "resize: size must be positive");
+  if (!src || !src->data) return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "resize: no image");
+  if (shorter <= 0) return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "resize: size must be positive");
   int w, h;
   if (src->width <= src->height) {
     w = shorter;
@@ -275,9 +264,9 @@ ledge_status media_image_resize_shorter(const media_image *src, int shorter, med
 
 ledge_status media_image_crop(const media_image *src, int x, int y, int width, int height,
                               media_image *dst, char *err, size_t err_size) {
-  if (!src || !src->data || !dst) return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "crop: no image");
+  if (!src || !src->data || !dst) return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "crop: no image");
   if (x < 0 || y < 0 || width <= 0 || height <= 0 || x > src->width - width || y > src->height - height)
-    return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "crop %dx%d at (%d, %d) is outside the %dx%d image",
+    return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "crop %dx%d at (%d, %d) is outside the %dx%d image",
                 width, height, x, y, src->width, src->height);
   ledge_status st = media_image_alloc(dst, width, height, src->channels, err, err_size);
   if (st) return st;
@@ -289,7 +278,7 @@ ledge_status media_image_crop(const media_image *src, int x, int y, int width, i
 
 ledge_status media_image_center_crop(const media_image *src, int width, int height,
                                      media_image *dst, char *err, size_t err_size) {
-  if (!src || !src->data) return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "crop: no image");
+  if (!src || !src->data) return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "crop: no image");
   return media_image_crop(src, (src->width - width) / 2, (src->height - height) / 2, width, height, dst,
                           err, err_size);
 }
@@ -304,11 +293,11 @@ void media_normalize_init(media_normalize *norm) {
 ledge_status media_image_to_float(const media_image *img, const media_normalize *norm, float *out,
                                   char *err, size_t err_size) {
   if (!img || !img->data || !norm || !out)
-    return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "normalize: missing argument");
+    return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "normalize: missing argument");
   int c = img->channels;
   float mul[4], add[4];
   for (int k = 0; k < c; k++) {
-    if (norm->std[k] == 0) return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "normalize: std is 0");
+    if (norm->std[k] == 0) return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "normalize: std is 0");
     mul[k] = norm->scale / norm->std[k];
     add[k] = -norm->mean[k] / norm->std[k];
   }
@@ -353,4 +342,22 @@ ledge_status media_preprocess_image(const void *data, size_t size, const media_p
   st = media_image_to_float(&fin, &pre->norm, out, err, err_size);
   media_image_free(&fin);
   return st;
+}
+
+/* ---- Helpers shared by the media files (media_internal.h) ---- */
+
+ledge_status media_fail(char *err, size_t err_size, ledge_status st, const char *fmt, ...) {
+  if (err && err_size) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, err_size, fmt, ap);
+    va_end(ap);
+  }
+  return st;
+}
+
+int media_image_ok(const media_image *img) {
+  return img && img->data && img->width > 0 && img->height > 0 &&
+         (img->channels == 1 || img->channels == 3 || img->channels == 4) &&
+         img->stride >= (size_t)img->width * (size_t)img->channels;
 }

@@ -7,30 +7,13 @@
  * is a plain multiply-add over contiguous floats, which the compiler
  * vectorizes (SSE/AVX on x86-64, NEON on aarch64) without intrinsics. */
 #include "media/transform.h"
+#include "media/media_internal.h"
 
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static ledge_status fail(char *err, size_t err_size, ledge_status st, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static ledge_status fail(char *err, size_t err_size, ledge_status st, const char *fmt, ...) {
-  if (err && err_size) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_size, fmt, ap);
-    va_end(ap);
-  }
-  return st;
-}
-
-static int image_ok(const media_image *img) {
-  return img && img->data && img->width > 0 && img->height > 0 &&
-         (img->channels == 1 || img->channels == 3 || img->channels == 4) &&
-         img->stride >= (size_t)img->width * (size_t)img->channels;
-}
 
 static inline uint8_t to_u8(float v) {
   return v <= 0.0f ? 0 : v >= 255.0f ? 255 : (uint8_t)(v + 0.5f);
@@ -54,9 +37,9 @@ int media_resize_method_parse(const char *name, media_resize_method *out) {
 }
 
 ledge_status media_image_copy(const media_image *src, media_image *dst, char *err, size_t err_size) {
-  if (!dst) return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "copy: no output image");
+  if (!dst) return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "copy: no output image");
   memset(dst, 0, sizeof *dst);
-  if (!image_ok(src)) return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "copy: no image");
+  if (!media_image_ok(src)) return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "copy: no image");
   ledge_status st = media_image_alloc(dst, src->width, src->height, src->channels, err, err_size);
   if (st) return st;
   for (int y = 0; y < src->height; y++)
@@ -208,11 +191,11 @@ static void hpass(const uint8_t *src, int c, const wtable *tx, float *out) {
 
 ledge_status media_resize(const media_image *src, int width, int height, media_resize_method method,
                           media_image *dst, char *err, size_t err_size) {
-  if (!dst) return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "resize: no output image");
+  if (!dst) return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "resize: no output image");
   memset(dst, 0, sizeof *dst);
-  if (!image_ok(src)) return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "resize: no image");
+  if (!media_image_ok(src)) return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "resize: no image");
   if ((unsigned)method > MEDIA_RESIZE_NEAREST_EXACT)
-    return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "resize: unknown method %d", (int)method);
+    return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "resize: unknown method %d", (int)method);
   ledge_status st = media_image_alloc(dst, width, height, src->channels, err, err_size);
   if (st) return st;
   wtable tx, ty;
@@ -227,7 +210,7 @@ ledge_status media_resize(const media_image *src, int width, int height, media_r
     free(ring), free(tag), free(acc);
     wtable_free(&tx), wtable_free(&ty);
     media_image_free(dst);
-    return fail(err, err_size, LEDGE_ERR_NO_MEMORY, "resize: out of memory");
+    return media_fail(err, err_size, LEDGE_ERR_NO_MEMORY, "resize: out of memory");
   }
   for (int k = 0; k < ty.maxn; k++) tag[k] = -1;
   for (int y = 0; y < height; y++) {
@@ -267,9 +250,9 @@ static void fill_image(media_image *img, const uint8_t fill[4]) {
 
 ledge_status media_crop_fill(const media_image *src, int x, int y, int width, int height,
                              const uint8_t fill[4], media_image *dst, char *err, size_t err_size) {
-  if (!dst) return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "crop: no output image");
+  if (!dst) return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "crop: no output image");
   memset(dst, 0, sizeof *dst);
-  if (!image_ok(src)) return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "crop: no image");
+  if (!media_image_ok(src)) return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "crop: no image");
   ledge_status st = media_image_alloc(dst, width, height, src->channels, err, err_size);
   if (st) return st;
   fill_image(dst, fill);
@@ -285,12 +268,12 @@ ledge_status media_crop_fill(const media_image *src, int x, int y, int width, in
 
 ledge_status media_crop_and_resize(const media_image *src, const float box[4], int width, int height,
                                    const uint8_t fill[4], media_image *dst, char *err, size_t err_size) {
-  if (!dst) return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "crop_and_resize: no output image");
+  if (!dst) return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "crop_and_resize: no output image");
   memset(dst, 0, sizeof *dst);
-  if (!image_ok(src) || !box) return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "crop_and_resize: no image");
+  if (!media_image_ok(src) || !box) return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "crop_and_resize: no image");
   for (int k = 0; k < 4; k++)
     if (!isfinite(box[k]) || fabsf(box[k]) > 1e6f)
-      return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "crop_and_resize: box coordinate %g", box[k]);
+      return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "crop_and_resize: box coordinate %g", box[k]);
   ledge_status st = media_image_alloc(dst, width, height, src->channels, err, err_size);
   if (st) return st;
   const int c = src->channels, H = src->height, W = src->width;
@@ -329,11 +312,11 @@ ledge_status media_crop_and_resize(const media_image *src, const float box[4], i
 ledge_status media_letterbox(const media_image *src, int width, int height, media_resize_method method,
                              const uint8_t fill[4], media_image *dst, media_letterbox_info *info,
                              char *err, size_t err_size) {
-  if (!dst) return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "letterbox: no output image");
+  if (!dst) return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "letterbox: no output image");
   memset(dst, 0, sizeof *dst);
-  if (!image_ok(src)) return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "letterbox: no image");
+  if (!media_image_ok(src)) return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "letterbox: no image");
   if (width <= 0 || height <= 0)
-    return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "letterbox: size %dx%d", width, height);
+    return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "letterbox: size %dx%d", width, height);
   double sx = (double)width / src->width, sy = (double)height / src->height;
   int cw, ch;
   double scale;
@@ -381,9 +364,9 @@ static inline uint8_t luma(uint8_t r, uint8_t g, uint8_t b) {
 
 ledge_status media_convert(const media_image *src, int channels, media_image *dst, char *err,
                            size_t err_size) {
-  if (!dst) return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "convert: no output image");
+  if (!dst) return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "convert: no output image");
   memset(dst, 0, sizeof *dst);
-  if (!image_ok(src)) return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "convert: no image");
+  if (!media_image_ok(src)) return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "convert: no image");
   ledge_status st = media_image_alloc(dst, src->width, src->height, channels, err, err_size);
   if (st) return st;
   const int ci = src->channels, co = channels;
@@ -405,7 +388,7 @@ ledge_status media_convert(const media_image *src, int channels, media_image *ds
 }
 
 void media_swap_rb(media_image *img) {
-  if (!image_ok(img) || img->channels < 3) return;
+  if (!media_image_ok(img) || img->channels < 3) return;
   const int c = img->channels;
   for (int y = 0; y < img->height; y++) {
     uint8_t *p = img->data + (size_t)y * img->stride;
@@ -421,13 +404,13 @@ static inline uint8_t clip8(int v) { return v < 0 ? 0 : v > 255 ? 255 : (uint8_t
 
 ledge_status media_yuyv_to_rgb(const uint8_t *yuyv, size_t stride, int width, int height,
                                media_image *dst, char *err, size_t err_size) {
-  if (!dst) return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "yuyv: no output image");
+  if (!dst) return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "yuyv: no output image");
   memset(dst, 0, sizeof *dst);
   if (!yuyv || width <= 0 || (width & 1))
-    return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "yuyv: width %d must be even and positive", width);
+    return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "yuyv: width %d must be even and positive", width);
   if (!stride) stride = (size_t)width * 2;
   if (stride < (size_t)width * 2)
-    return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "yuyv: stride %zu is less than 2 x width", stride);
+    return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "yuyv: stride %zu is less than 2 x width", stride);
   ledge_status st = media_image_alloc(dst, width, height, 3, err, err_size);
   if (st) return st;
   for (int y = 0; y < height; y++) {
@@ -447,7 +430,7 @@ ledge_status media_yuyv_to_rgb(const uint8_t *yuyv, size_t stride, int width, in
 /* ---- Layout ----------------------------------------------------------------- */
 
 void media_hwc_to_chw_u8(const media_image *img, uint8_t *out) {
-  if (!image_ok(img) || !out) return;
+  if (!media_image_ok(img) || !out) return;
   const int c = img->channels;
   const size_t plane = (size_t)img->width * img->height;
   for (int y = 0; y < img->height; y++) {
@@ -460,9 +443,9 @@ void media_hwc_to_chw_u8(const media_image *img, uint8_t *out) {
 
 ledge_status media_chw_to_image(const uint8_t *planes, int channels, int height, int width,
                                 media_image *dst, char *err, size_t err_size) {
-  if (!dst) return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "chw: no output image");
+  if (!dst) return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "chw: no output image");
   memset(dst, 0, sizeof *dst);
-  if (!planes) return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "chw: no input");
+  if (!planes) return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "chw: no input");
   ledge_status st = media_image_alloc(dst, width, height, channels, err, err_size);
   if (st) return st;
   const size_t plane = (size_t)width * height;
@@ -490,10 +473,10 @@ void media_chw_to_hwc_f32(const float *in, int channels, int height, int width, 
 ledge_status media_image_from_float(const float *values, int channels, int height, int width,
                                     const media_normalize *norm, media_image *dst, char *err,
                                     size_t err_size) {
-  if (!dst) return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "from_float: no output image");
+  if (!dst) return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "from_float: no output image");
   memset(dst, 0, sizeof *dst);
-  if (!values || !norm) return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "from_float: missing argument");
-  if (norm->scale == 0) return fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "from_float: scale is 0");
+  if (!values || !norm) return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "from_float: missing argument");
+  if (norm->scale == 0) return media_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "from_float: scale is 0");
   ledge_status st = media_image_alloc(dst, width, height, channels, err, err_size);
   if (st) return st;
   const size_t plane = (size_t)width * height;
