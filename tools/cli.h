@@ -43,5 +43,12 @@ int cmd_bench(int argc, char **argv);
 int cmd_frames(int argc, char **argv);
 int cmd_ops(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
+int cmd_detect(int argc, char **argv);
+int cmd_interpret(int argc, char **argv);
+int cmd_fleet(int argc, char **argv);
 
 #endif

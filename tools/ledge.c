@@ -17,13 +17,20 @@ static const command commands[] = {
     {"frames", cmd_frames, "list (and save) the frames of a video, stream, camera or image directory"},
     {"ops", cmd_ops, "list the operators this build implements"},
     {"serve", cmd_serve, "serve models over HTTP(S) and MQTT (ledge serve --help)"},
+    {"train", cmd_train, "fine-tune or train a CNN on labelled images (ledge train --help)"},
+    {"eval", cmd_eval, "accuracy, per-class precision/recall and confusion matrix of a model on labelled data"},
+    {"convert", cmd_convert, "convert a model (ONNX, TF.js) to the native .ledge format"},
+    {"quantize", cmd_quantize, "int8 post-training quantization with calibration"},
+    {"detect", cmd_detect, "run a vision task (face, face-mesh, iris, hands, pose, objects, classify) on images"},
+    {"interpret", cmd_interpret, "turn per-frame state probabilities (JSON Lines) into alerts over time"},
+    {"fleet", cmd_fleet, "operate a fleet: keygen, provision, publish, deploy, status, rollback"},
 };
 
 static void usage(FILE *f) {
   fprintf(f, "usage: ledge <command> [options]   (ledge <command> --help for details)\n\ncommands:\n");
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-    fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
-  fprintf(f, "  %-8s %s\n", "version", "print the version");
+    fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+  fprintf(f, "  %-10s %s\n", "version", "print the version");
 }
 
 int main(int argc, char **argv) {
