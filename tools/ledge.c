@@ -19,7 +19,7 @@ static const command commands[] = {
     {"serve", cmd_serve, "serve models over HTTP(S) and MQTT (ledge serve --help)"},
     {"train", cmd_train, "fine-tune or train a CNN on labelled images (ledge train --help)"},
     {"eval", cmd_eval, "accuracy, per-class precision/recall and confusion matrix of a model on labelled data"},
-    {"convert", cmd_convert, "convert a model (ONNX, TF.js) to the native .ledge format"},
+    {"convert", cmd_convert, "convert a model (ONNX, TF.js, .ledge) to .onnx or the native .ledge format"},
     {"quantize", cmd_quantize, "int8 post-training quantization with calibration"},
     {"detect", cmd_detect, "run a vision task (face, face-mesh, iris, hands, pose, objects, classify) on images"},
     {"interpret", cmd_interpret, "turn per-frame state probabilities (JSON Lines) into alerts over time"},

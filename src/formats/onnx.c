@@ -388,11 +388,12 @@ lg_status lg_onnx_parse_tensor_copy(const void *data, size_t size, lg_tensor *t,
 /* Reads a ValueInfoProto's name and tensor type. Types other than tensors
  * (sequences, maps, optionals) are unsupported. */
 static lg_status parse_value_info(importer *im, const lg_pb_field *vi, char **name, lg_tensor *t,
-                                  bool *has_shape) {
+                                  bool *has_shape, const char ***dim_params) {
   lg_pb_reader r = lg_pb_open(vi->data, vi->len);
   lg_pb_field f;
   *name = NULL;
   *has_shape = false;
+  if (dim_params) *dim_params = NULL;
   memset(t, 0, sizeof *t);
   bool has_type = false;
   while (lg_pb_next(&r, &f)) {
@@ -427,8 +428,14 @@ static lg_status parse_value_info(importer *im, const lg_pb_field *vi, char **na
               int64_t d = -1;
               lg_pb_reader dr = lg_pb_open(sf.data, sf.len);
               lg_pb_field df;
-              while (lg_pb_next(&dr, &df))
+              while (lg_pb_next(&dr, &df)) {
                 if (df.number == 1 && df.wire == LG_PB_VARINT) d = (int64_t)df.value;
+                if (df.number == 2 && df.wire == LG_PB_LEN && df.len && dim_params) {
+                  if (!*dim_params) *dim_params = lg_pool_alloc(im->g->pool, sizeof(char *) * LEDGE_MAX_RANK);
+                  if (!*dim_params) return lg_error(LEDGE_ERR_NO_MEMORY, "out of memory");
+                  (*dim_params)[t->rank] = pool_str(im->g, &df);
+                }
+              }
               if (dr.failed) return FORMAT_ERROR("dimension is malformed");
               t->dims[t->rank++] = d < 0 ? -1 : d;
             }
@@ -668,7 +675,8 @@ static lg_status import_graph(importer *im, const uint8_t *data, size_t len, int
     lg_tensor t;
     bool has_shape;
     int existing = -1;
-    lg_status st = parse_value_info(im, &f, &name, &t, &has_shape);
+    const char **dim_params = NULL;
+    lg_status st = parse_value_info(im, &f, &name, &t, &has_shape, &dim_params);
     if (st == LEDGE_ERR_UNSUPPORTED && name && (existing = lg_name_map_get(&im->names, name)) >= 0) continue;
     LG_TRY(st);
     existing = lg_name_map_get(&im->names, name);
@@ -684,6 +692,7 @@ static lg_status import_graph(importer *im, const uint8_t *data, size_t len, int
     val->kind = LG_VALUE_INPUT;
     val->t = t;
     val->shape_known = has_shape && lg_tensor_count(&t) >= 0;
+    val->dim_params = dim_params;
     if (!has_shape) val->t.rank = -1; /* unknown rank */
     g->inputs[g->n_inputs++] = v;
   }
@@ -698,9 +707,18 @@ static lg_status import_graph(importer *im, const uint8_t *data, size_t len, int
     char *name;
     lg_tensor t;
     bool has_shape;
-    LG_TRY(parse_value_info(im, &f, &name, &t, &has_shape));
+    const char **dim_params = NULL;
+    LG_TRY(parse_value_info(im, &f, &name, &t, &has_shape, &dim_params));
     int v = lg_name_map_get(&im->names, name);
     if (v < 0) return FORMAT_ERROR("graph output '%s' is not produced by any node", name);
+    if (t.dtype != LEDGE_DTYPE_UNDEFINED && g->values[v].kind == LG_VALUE_ACTIVATION) {
+      lg_tensor *declared = lg_pool_alloc(g->pool, sizeof *declared);
+      if (!declared) return lg_error(LEDGE_ERR_NO_MEMORY, "out of memory");
+      *declared = t;
+      if (!has_shape) declared->rank = -1;
+      g->values[v].declared = declared;
+      g->values[v].dim_params = dim_params;
+    }
     g->values[v].is_output = true;
     g->outputs[g->n_outputs++] = v;
   }

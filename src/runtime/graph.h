@@ -32,6 +32,13 @@ typedef struct lg_value {
   void *owned;          /* heap data this value owns (folded or rewritten constants) */
   int producer;         /* index of the producing node, -1 for constants and inputs */
   int64_t arena_offset; /* planner: byte offset in the session arena, -1 if none */
+  /* Symbolic names of unknown dims (ONNX dim_param) of graph inputs and
+   * outputs, kept so that writers can emit them again: NULL, or rank
+   * entries (NULL where none). */
+  const char **dim_params;
+  /* Graph outputs: the dtype and shape (dims -1 if unknown, rank -1 if
+   * none) the model file declares, for writers; NULL if it declares none. */
+  const lg_tensor *declared;
 } lg_value;
 
 /* ---- Attributes ---- */
