@@ -1,12 +1,12 @@
-/* serve/mqtt.c: the MQTT worker (libmosquitto).
+/* serve/mqtt.c: the MQTT worker (on net/mqtt.h, over libmosquitto).
  *
  * Subscribes (QoS 1, one connection) to <prefix>/<model>/request for every
  * model, through the shared subscription $share/<group>/... when a group is
  * set (MQTT 5), so that any number of workers split one request stream and
  * the broker balances them. The session is persistent (fixed client id,
  * clean start off, a session expiry of a day), so QoS 1 requests published
- * while the worker was away are delivered when it returns; libmosquitto
- * reconnects with exponential backoff.
+ * while the worker was away are delivered when it returns; net/mqtt
+ * reconnects with exponential backoff and resubscribes.
  *
  * A request is either a raw body (JPEG, PNG, .npy or JSON instances; the
  * MQTT 5 content-type property or the magic bytes say which) or the JSON
@@ -21,22 +21,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <mosquitto.h>
-#include <mqtt_protocol.h>
-
+#include "net/mqtt.h"
 #include "serve/internal.h"
 
 #define RECENT 4096
 
 typedef struct mqtt_state {
-  struct mosquitto *mosq;
+  net_mqtt *client;
   serve_server *s;
-  char host[256];
-  int port;
-  bool tls;
   char client_id[128];
-  atomic_bool connected, intake;
-  atomic_int unsubacks;
   pthread_mutex_t lock;
   uint64_t recent[RECENT]; /* hashes of requests already taken */
   int recent_pos;
@@ -72,16 +65,17 @@ static bool seen(mqtt_state *m, uint64_t key) {
 }
 
 static void publish(mqtt_req *r, const void *payload, size_t len) {
-  mosquitto_property *props = NULL;
-  if (r->correlation) mosquitto_property_add_binary(&props, MQTT_PROP_CORRELATION_DATA, r->correlation, (uint16_t)r->correlation_len);
-  if (r->m->s->cfg.mqtt_protocol == 5) mosquitto_property_add_string(&props, MQTT_PROP_CONTENT_TYPE, "application/json");
-  int rc = mosquitto_publish_v5(r->m->mosq, NULL, r->reply_topic, (int)len, payload, 1, false,
-                                r->m->s->cfg.mqtt_protocol == 5 ? props : NULL);
-  if (rc != MOSQ_ERR_SUCCESS) serve_log(r->m->s, "mqtt: cannot publish the reply to %s: %s", r->reply_topic, mosquitto_strerror(rc));
-  mosquitto_property_free_all(&props);
+  net_mqtt_props props = {.correlation = r->correlation,
+                          .correlation_len = (size_t)r->correlation_len,
+                          .content_type = "application/json"};
+  char err[300];
+  if (net_mqtt_publish(r->m->client, r->reply_topic, payload, len, 1, false, &props, NULL, NULL,
+                       err, sizeof err))
+    serve_log(r->m->s, "mqtt: %s", err);
 }
 
-static void reply(mqtt_req *r, int code, const char *type, const char *body, size_t len, int version, bool raw) {
+static void reply(mqtt_req *r, int code, const char *type, const char *body, size_t len,
+                  int version, bool raw) {
   if (raw && code == 200) {
     publish(r, body, len);
     return;
@@ -122,7 +116,8 @@ static void req_free(mqtt_req *r) {
 
 static void job_done(serve_job *job) {
   mqtt_req *r = job->ctx;
-  reply(r, job->code, job->resp_type, job->resp, job->resp_len, job->ver ? job->ver->number : 0, job->greengrass);
+  reply(r, job->code, job->resp_type, job->resp, job->resp_len, job->ver ? job->ver->number : 0,
+        job->greengrass);
   serve_server *s = r->m->s;
   req_free(r);
   atomic_fetch_sub(&s->inflight, 1);
@@ -137,11 +132,9 @@ static void error_reply(mqtt_req *r, int code, const char *msg) {
   sb_free(&b);
 }
 
-static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg,
-                       const mosquitto_property *props) {
-  mqtt_state *m = obj;
+static void on_message(void *user, const net_mqtt_message *msg) {
+  mqtt_state *m = user;
   serve_server *s = m->s;
-  (void)mosq;
   /* <prefix>/<model>/request */
   size_t plen = strlen(s->cfg.mqtt_prefix);
   const char *t = msg->topic;
@@ -152,20 +145,19 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
   if (!r) return;
   r->m = m;
   snprintf(r->model, sizeof r->model, "%.*s", (int)(slash - name), name);
-  char *ctype = NULL;
-  if (props) {
-    mosquitto_property_read_string(props, MQTT_PROP_RESPONSE_TOPIC, &r->reply_topic, false);
-    uint16_t clen = 0;
-    if (mosquitto_property_read_binary(props, MQTT_PROP_CORRELATION_DATA, &r->correlation, &clen, false))
-      r->correlation_len = clen;
-    mosquitto_property_read_string(props, MQTT_PROP_CONTENT_TYPE, &ctype, false);
+  char *ctype = msg->props.content_type ? strdup(msg->props.content_type) : NULL;
+  if (msg->props.response_topic) r->reply_topic = strdup(msg->props.response_topic);
+  if (msg->props.correlation_len && (r->correlation = malloc(msg->props.correlation_len))) {
+    memcpy(r->correlation, msg->props.correlation, msg->props.correlation_len);
+    r->correlation_len = (int)msg->props.correlation_len;
   }
   const uint8_t *payload = msg->payload;
-  size_t len = (size_t)msg->payloadlen;
+  size_t len = msg->len;
   serve_envelope env = {0};
   char err[512] = "";
   int code = 0;
-  bool envelope = len > 0 && payload[0] == '{' && (!ctype || !strncmp(ctype, "application/json", 16)) &&
+  bool envelope = len > 0 && payload[0] == '{' &&
+                  (!ctype || !strncmp(ctype, "application/json", 16)) &&
                   serve_envelope_parse(payload, len, &env, err, sizeof err) == 0;
   if (!envelope && len > 0 && payload[0] == '{') {
     /* a JSON object that is not an envelope: keep its id and client for the reply */
@@ -192,7 +184,8 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
     req_free(r);
     return;
   }
-  uint64_t key = fnv(fnv(fnv(0xcbf29ce484222325ull, r->reply_topic, strlen(r->reply_topic)), r->correlation ? r->correlation : (void *)"", (size_t)r->correlation_len),
+  uint64_t key = fnv(fnv(fnv(0xcbf29ce484222325ull, r->reply_topic, strlen(r->reply_topic)),
+                         r->correlation ? r->correlation : (void *)"", (size_t)r->correlation_len),
                      r->id, strlen(r->id));
   if ((r->correlation || r->id[0]) && seen(m, key)) {
     serve_envelope_free(&env);
@@ -201,7 +194,8 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
     return;
   }
   if ((long)len > s->cfg.mqtt_max_payload) {
-    snprintf(err, sizeof err, "payload of %zu bytes is over the %d-byte limit", len, s->cfg.mqtt_max_payload);
+    snprintf(err, sizeof err, "payload of %zu bytes is over the %d-byte limit", len,
+             s->cfg.mqtt_max_payload);
     code = 413;
   }
   int slot = serve_slot_find(s, r->model);
@@ -223,8 +217,10 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
       kind = f ? BODY_IMAGE : len >= 6 && !memcmp(payload, "\x93NUMPY", 6) ? BODY_NPY : BODY_JSON;
     }
     body = malloc(len ? len : 1);
-    if (body) memcpy(body, payload, len), body_len = len;
-    else code = 500;
+    if (body)
+      memcpy(body, payload, len), body_len = len;
+    else
+      code = 500;
   }
   serve_version *v = NULL;
   if (!code && !(v = serve_acquire(s, slot))) {
@@ -258,7 +254,8 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
   /* Backpressure instead of refusals: a full queue holds this (network)
    * thread, so the broker keeps the rest of the stream until there is room. */
   double give_up = serve_now() + s->cfg.timeout_ms / 1000.0;
-  while ((code = serve_submit(s, job)) == 503 && !atomic_load(&s->stopping) && serve_now() < give_up)
+  while ((code = serve_submit(s, job)) == 503 && !atomic_load(&s->stopping) &&
+         serve_now() < give_up)
     usleep(2000);
   if (code) {
     error_reply(r, code, "server busy: queue full");
@@ -271,45 +268,17 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
   serve_job_unref(job); /* the queue holds its own reference */
 }
 
-
-static void subscribe_all(mqtt_state *m) {
-  serve_server *s = m->s;
-  for (int i = 0; i < s->n_slots; i++) {
-    char topic[512];
-    if (s->cfg.mqtt_group && s->cfg.mqtt_group[0] && s->cfg.mqtt_protocol == 5)
-      snprintf(topic, sizeof topic, "$share/%s/%s/%s/request", s->cfg.mqtt_group, s->cfg.mqtt_prefix, s->slots[i].name);
-    else
-      snprintf(topic, sizeof topic, "%s/%s/request", s->cfg.mqtt_prefix, s->slots[i].name);
-    int rc = mosquitto_subscribe_v5(m->mosq, NULL, topic, 1, 0, NULL);
-    if (rc) serve_log(s, "mqtt: cannot subscribe to %s: %s", topic, mosquitto_strerror(rc));
-    else serve_log(s, "mqtt: subscribed to %s", topic);
-  }
+/* The filter a slot's requests arrive on: shared when a group is set (MQTT 5). */
+static char *request_filter(serve_server *s, int slot, char *buf, size_t size) {
+  char topic[400];
+  snprintf(topic, sizeof topic, "%s/%s/request", s->cfg.mqtt_prefix, s->slots[slot].name);
+  bool shared = s->cfg.mqtt_group && s->cfg.mqtt_group[0] && s->cfg.mqtt_protocol == 5;
+  return net_mqtt_shared_filter(buf, size, shared ? s->cfg.mqtt_group : NULL, topic);
 }
 
-static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags, const mosquitto_property *props) {
-  mqtt_state *m = obj;
-  (void)mosq, (void)props;
-  if (rc) {
-    serve_log(m->s, "mqtt: connection refused: %s", mosquitto_reason_string(rc));
-    return;
-  }
-  atomic_store(&m->connected, true);
-  serve_log(m->s, "mqtt: connected to %s:%d as %s (session %s)", m->host, m->port, m->client_id,
-            flags & 1 ? "resumed" : "new");
-  if (atomic_load(&m->intake)) subscribe_all(m);
-}
-
-static void on_unsubscribe(struct mosquitto *mosq, void *obj, int mid) {
-  mqtt_state *m = obj;
-  (void)mosq, (void)mid;
-  atomic_fetch_add(&m->unsubacks, 1);
-}
-
-static void on_disconnect(struct mosquitto *mosq, void *obj, int rc, const mosquitto_property *props) {
-  mqtt_state *m = obj;
-  (void)mosq, (void)props;
-  atomic_store(&m->connected, false);
-  if (rc) serve_log(m->s, "mqtt: connection lost (%s); reconnecting", mosquitto_strerror(rc));
+static void on_log(void *user, const char *line) {
+  mqtt_state *m = user;
+  serve_log(m->s, "%s", line);
 }
 
 int serve_mqtt_start(serve_server *s) {
@@ -317,65 +286,48 @@ int serve_mqtt_start(serve_server *s) {
   if (!m) return 1;
   m->s = s;
   pthread_mutex_init(&m->lock, NULL);
-  const char *url = s->cfg.mqtt_url;
-  m->tls = !strncmp(url, "mqtts://", 8);
-  const char *hp = url + (m->tls ? 8 : 7);
-  const char *colon = strrchr(hp, ':');
-  m->port = colon ? atoi(colon + 1) : (m->tls ? 8883 : 1883);
-  snprintf(m->host, sizeof m->host, "%.*s", colon ? (int)(colon - hp) : (int)strlen(hp), hp);
-  if (s->cfg.mqtt_client_id) snprintf(m->client_id, sizeof m->client_id, "%s", s->cfg.mqtt_client_id);
-  else snprintf(m->client_id, sizeof m->client_id, "ledge-serve-%d", (int)getpid());
-  mosquitto_lib_init();
-  m->mosq = mosquitto_new(m->client_id, false, m);
-  if (!m->mosq) {
-    serve_log(s, "mqtt: cannot create a client");
+  if (s->cfg.mqtt_client_id)
+    snprintf(m->client_id, sizeof m->client_id, "%s", s->cfg.mqtt_client_id);
+  else
+    snprintf(m->client_id, sizeof m->client_id, "ledge-serve-%d", (int)getpid());
+  net_mqtt_config c;
+  net_mqtt_config_init(&c);
+  c.url = s->cfg.mqtt_url;
+  c.client_id = m->client_id;
+  c.protocol = s->cfg.mqtt_protocol;
+  /* Persistent session: QoS 1 requests published while the worker is away
+   * wait in the broker until it returns. */
+  c.clean_start = false;
+  c.session_expiry_s = 86400;
+  c.ca_file = s->cfg.mqtt_ca;
+  c.cert_file = s->cfg.mqtt_cert;
+  c.key_file = s->cfg.mqtt_key;
+  c.receive_maximum = 2 * s->n_workers + 2;
+  c.reconnect_min_ms = 250;
+  c.reconnect_max_ms = 30000;
+  c.user = m;
+  c.on_message = on_message;
+  c.on_log = on_log;
+  char err[400];
+  if (net_mqtt_start(&c, &m->client, err, sizeof err)) {
+    serve_log(s, "mqtt: %s", err);
+    pthread_mutex_destroy(&m->lock);
     free(m);
     return 1;
   }
-  mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, s->cfg.mqtt_protocol == 5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
-  mosquitto_int_option(m->mosq, MOSQ_OPT_RECEIVE_MAXIMUM, 2 * s->n_workers + 2);
-  mosquitto_reconnect_delay_set(m->mosq, 1, 30, true);
-  mosquitto_connect_v5_callback_set(m->mosq, on_connect);
-  mosquitto_disconnect_v5_callback_set(m->mosq, on_disconnect);
-  mosquitto_message_v5_callback_set(m->mosq, on_message);
-  mosquitto_unsubscribe_callback_set(m->mosq, on_unsubscribe);
-  if (m->tls) {
-    int rc = mosquitto_tls_set(m->mosq, s->cfg.mqtt_ca, NULL, s->cfg.mqtt_cert, s->cfg.mqtt_key, NULL);
-    if (rc) {
-      serve_log(s, "mqtt: TLS setup failed: %s", mosquitto_strerror(rc));
-      mosquitto_destroy(m->mosq);
-      free(m);
-      return 1;
-    }
-  }
-  mosquitto_property *props = NULL;
-  if (s->cfg.mqtt_protocol == 5) mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL, 86400);
-  atomic_store(&m->intake, true);
-  int rc = MOSQ_ERR_UNKNOWN;
-  for (int attempt = 0; attempt < 10 && rc != MOSQ_ERR_SUCCESS; attempt++) {
-    rc = mosquitto_connect_bind_v5(m->mosq, m->host, m->port, 30, NULL, props);
-    if (rc != MOSQ_ERR_SUCCESS) usleep(500000);
-  }
-  mosquitto_property_free_all(&props);
-  if (rc != MOSQ_ERR_SUCCESS) {
-    serve_log(s, "mqtt: cannot connect to %s:%d: %s", m->host, m->port, mosquitto_strerror(rc));
-    mosquitto_destroy(m->mosq);
+  /* The broker has to accept us (TLS client certificate, credentials) within
+   * 10 s; a worker that is refused says why and exits. */
+  if (net_mqtt_wait_connected(m->client, 10000, err, sizeof err)) {
+    serve_log(s, "mqtt: cannot connect: %s", err);
+    net_mqtt_stop(m->client, 0);
+    pthread_mutex_destroy(&m->lock);
     free(m);
     return 1;
   }
-  mosquitto_loop_start(m->mosq);
-  /* The TCP connection is up; the broker still has to accept us (TLS client
-   * certificate, credentials). A worker that is refused says so and exits. */
-  double until = serve_now() + 10;
-  while (!atomic_load(&m->connected) && serve_now() < until) usleep(10000);
-  if (!atomic_load(&m->connected)) {
-    serve_log(s, "mqtt: cannot connect to %s:%d: the broker refused the connection or the TLS handshake failed",
-              m->host, m->port);
-    mosquitto_disconnect(m->mosq);
-    mosquitto_loop_stop(m->mosq, true);
-    mosquitto_destroy(m->mosq);
-    free(m);
-    return 1;
+  for (int i = 0; i < s->n_slots; i++) {
+    char filter[512];
+    if (!request_filter(s, i, filter, sizeof filter) || net_mqtt_subscribe(m->client, filter, 1))
+      serve_log(s, "mqtt: cannot subscribe for model %s (invalid topic)", s->slots[i].name);
   }
   s->mqtt = m;
   return 0;
@@ -388,27 +340,18 @@ int serve_mqtt_start(serve_server *s) {
 void serve_mqtt_stop_intake(serve_server *s) {
   mqtt_state *m = s->mqtt;
   if (!m) return;
-  atomic_store(&m->intake, false);
   if (!(s->cfg.mqtt_group && s->cfg.mqtt_group[0] && s->cfg.mqtt_protocol == 5)) return;
-  int sent = 0;
   for (int i = 0; i < s->n_slots; i++) {
-    char topic[512];
-    snprintf(topic, sizeof topic, "$share/%s/%s/%s/request", s->cfg.mqtt_group, s->cfg.mqtt_prefix, s->slots[i].name);
-    if (mosquitto_unsubscribe(m->mosq, NULL, topic) == MOSQ_ERR_SUCCESS) sent++;
+    char filter[512];
+    if (request_filter(s, i, filter, sizeof filter)) net_mqtt_unsubscribe(m->client, filter, 2000);
   }
-  double until = serve_now() + 2;
-  while (atomic_load(&m->unsubacks) < sent && atomic_load(&m->connected) && serve_now() < until) usleep(5000);
 }
 
 void serve_mqtt_stop(serve_server *s) {
   mqtt_state *m = s->mqtt;
   if (!m) return;
-  /* give the last replies a moment to leave, then disconnect cleanly */
-  usleep(200000);
-  mosquitto_disconnect_v5(m->mosq, 0, NULL);
-  mosquitto_loop_stop(m->mosq, false);
-  mosquitto_destroy(m->mosq);
-  mosquitto_lib_cleanup();
+  /* the last replies leave (and are acknowledged) before the DISCONNECT */
+  net_mqtt_stop(m->client, 5000);
   pthread_mutex_destroy(&m->lock);
   free(m);
   s->mqtt = NULL;
