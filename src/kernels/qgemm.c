@@ -1,0 +1,272 @@
+/*
+ * qgemm.c: the int8 GEMM driver, packing, the portable microkernel and
+ * epilogue, and the depthwise int8 plane (see qgemm.h).
+ *
+ * Blocking: C is cut into tasks of MC rows x NC columns, run in parallel.
+ * K is not blocked: int8 panels are a quarter of fp32's, so a whole K x NR
+ * panel of B (4608 x 32 bytes for resnet50's widest layer) stays in L2 and
+ * each tile's sums stay in registers until the epilogue, which then runs
+ * once per output instead of once per K block.
+ */
+#include "kernels/qgemm.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { MC_MAX = 512, NR_MAX = 32, KR_MAX = 4 };
+
+static int64_t round_up(int64_t v, int64_t to) { return (v + to - 1) / to * to; }
+
+/* ---- Portable microkernel: a 4x8 tile over the k2 (int16) layout ---- */
+
+enum { GEN_MR = 4, GEN_NR = 8 };
+
+static void ukernel_generic(int64_t kp, const void *a, const void *b, int32_t *acc) {
+  const int16_t *ap = a, *bp = b;
+  int32_t t[GEN_MR][GEN_NR];
+  memset(t, 0, sizeof t);
+  for (int64_t g = 0; g < kp / 2; g++) {
+    for (int r = 0; r < GEN_MR; r++) {
+      int32_t a0 = ap[2 * r], a1 = ap[2 * r + 1];
+      for (int j = 0; j < GEN_NR; j++) t[r][j] += a0 * bp[2 * j] + a1 * bp[2 * j + 1];
+    }
+    ap += 2 * GEN_MR;
+    bp += 2 * GEN_NR;
+  }
+  memcpy(acc, t, sizeof t);
+}
+
+void lg_qgemm_store_generic(const lg_qgemm_epilogue *e, const int32_t *acc, int64_t ld_acc,
+                            int rows, int cols, int64_t row0, void *c, int64_t rs, int64_t cs) {
+  for (int r = 0; r < rows; r++) {
+    int64_t i = row0 + r;
+    uint32_t b = e->bias ? (uint32_t)e->bias[i] : 0;
+    double s = e->out == LG_QOUT_S32 ? 0 : e->scale[i];
+    for (int col = 0; col < cols; col++) {
+      int32_t v = (int32_t)((uint32_t)acc[r * ld_acc + col] + b); /* int32 sums wrap */
+      int64_t off = r * rs + col * cs;
+      if (e->out == LG_QOUT_S32) {
+        ((int32_t *)c)[off] = v;
+      } else if (e->out == LG_QOUT_F32) {
+        ((float *)c)[off] = lg_act_scalar(&e->act, (float)((double)v * s));
+      } else {
+        double t = nearbyint((double)v * s);
+        if (!(t >= -1e9)) t = -1e9; /* also NaN */
+        if (t > 1e9) t = 1e9;
+        int32_t q = (int32_t)t + e->zero_point;
+        q = q < e->qmin ? e->qmin : q > e->qmax ? e->qmax : q;
+        if (e->out == LG_QOUT_U8)
+          ((uint8_t *)c)[off] = (uint8_t)q;
+        else
+          ((int8_t *)c)[off] = (int8_t)q;
+      }
+    }
+  }
+}
+
+/* ---- The kernel table ---- */
+
+static const lg_qgemm_kernel kern_generic = {
+    LG_ISA_GENERIC, GEN_MR, GEN_NR, 2, ukernel_generic, lg_qgemm_store_generic, "generic"};
+#ifdef LG_HAVE_X86_QKERNELS
+static const lg_qgemm_kernel kern_avx2 = {
+    LG_ISA_AVX2, 6, 16, 2, lg_qgemm_ukernel_6x16_avx2, lg_qgemm_store_avx2, "avx2"};
+static const lg_qgemm_kernel kern_avx512_k2 = {
+    LG_ISA_AVX512, 6, 16, 2, lg_qgemm_ukernel_6x16_avx2, lg_qgemm_store_avx512, "avx2"};
+static const lg_qgemm_kernel kern_vnni = {
+    LG_ISA_AVX512, 8, 32, 4, lg_qgemm_ukernel_8x32_vnni, lg_qgemm_store_avx512, "vnni"};
+#endif
+
+const lg_qgemm_kernel *lg_qgemm_kernel_for(lg_isa isa, bool a_fits_s8) {
+#ifdef LG_HAVE_X86_QKERNELS
+  if (isa == LG_ISA_AVX512)
+    return a_fits_s8 && lg_cpu_features_get()->avx512vnni ? &kern_vnni : &kern_avx512_k2;
+  if (isa == LG_ISA_AVX2) return &kern_avx2;
+#else
+  (void)isa;
+#endif
+  (void)a_fits_s8;
+  return &kern_generic;
+}
+
+/* ---- Packing ---- */
+
+static size_t elem_bytes(const lg_qgemm_kernel *kern) { return kern->kr == 4 ? 1 : 2; }
+
+size_t lg_qgemm_packed_a_bytes(const lg_qgemm_kernel *kern, int64_t m, int64_t k) {
+  int64_t panels = (m + kern->mr - 1) / kern->mr;
+  return (size_t)(panels * kern->mr * round_up(k > 0 ? k : 1, kern->kr)) * elem_bytes(kern);
+}
+
+void lg_qgemm_pack_a(const lg_qgemm_kernel *kern, int64_t m, int64_t k, const int16_t *a,
+                     int64_t row_stride, void *packed) {
+  int mr = kern->mr, kr = kern->kr;
+  int64_t kp = round_up(k > 0 ? k : 1, kr);
+  for (int64_t q = 0; q * mr < m; q++)
+    for (int64_t g = 0; g < kp / kr; g++)
+      for (int r = 0; r < mr; r++)
+        for (int t = 0; t < kr; t++) {
+          int64_t i = q * mr + r, p = g * kr + t;
+          int16_t v = i < m && p < k ? a[i * row_stride + p] : 0;
+          size_t idx = (size_t)((q * kp + g * kr) * mr + r * kr + t);
+          if (kr == 4)
+            ((int8_t *)packed)[idx] = (int8_t)v;
+          else
+            ((int16_t *)packed)[idx] = v;
+        }
+}
+
+/* Packs B rows [0, kp) x columns [j0, j0 + cols) into a panel of nr
+ * columns (zero past cols and past k). */
+static void pack_b(const lg_qgemm_desc *d, int64_t j0, int64_t cols, uint8_t *panel,
+                   uint8_t tmp[KR_MAX][NR_MAX], const uint8_t *zeros) {
+  const lg_qgemm_kernel *kern = d->kern;
+  int kr = kern->kr, nr = kern->nr;
+  int64_t kp = round_up(d->k, kr);
+  uint8_t flip = d->b_flip;
+  for (int64_t g = 0; g < kp / kr; g++) {
+    const uint8_t *row[KR_MAX];
+    uint8_t fl[KR_MAX];
+    for (int t = 0; t < kr; t++) {
+      int64_t p = g * kr + t;
+      fl[t] = p < d->k ? flip : 0;
+      if (p >= d->k)
+        row[t] = zeros;
+      else if (d->b_row)
+        row[t] = d->b_row(d->b_ctx, p, j0, cols, tmp[t]);
+      else
+        row[t] = d->b + p * d->ldb + j0;
+    }
+    if (kr == 4) {
+      uint8_t *dst = panel + g * nr * 4;
+      for (int64_t j = 0; j < cols; j++) {
+        dst[4 * j] = row[0][j] ^ fl[0];
+        dst[4 * j + 1] = row[1][j] ^ fl[1];
+        dst[4 * j + 2] = row[2][j] ^ fl[2];
+        dst[4 * j + 3] = row[3][j] ^ fl[3];
+      }
+      memset(dst + 4 * cols, 0, (size_t)(nr - cols) * 4);
+    } else {
+      int16_t *dst = (int16_t *)panel + g * nr * 2;
+      for (int64_t j = 0; j < cols; j++) {
+        dst[2 * j] = (int16_t)(row[0][j] ^ fl[0]);
+        dst[2 * j + 1] = (int16_t)(row[1][j] ^ fl[1]);
+      }
+      memset(dst + 2 * cols, 0, (size_t)(nr - cols) * 2 * sizeof(int16_t));
+    }
+  }
+}
+
+/* ---- Driver ---- */
+
+typedef struct qgemm_plan {
+  const lg_qgemm_desc *d;
+  int64_t mc, nc, m_blocks, n_blocks, kp;
+} qgemm_plan;
+
+static void qgemm_tasks(void *ctx, int64_t begin, int64_t end) {
+  const qgemm_plan *pl = ctx;
+  const lg_qgemm_desc *d = pl->d;
+  const lg_qgemm_kernel *kern = d->kern;
+  int mr = kern->mr, nr = kern->nr;
+  size_t panel_bytes = (size_t)(pl->kp * nr) * elem_bytes(kern);
+  uint8_t *panel = lg_aligned_alloc(panel_bytes);
+  if (!panel) return; /* the caller checked the sizes; an allocation this small does not fail */
+  uint8_t tmp[KR_MAX][NR_MAX];
+  static const uint8_t zeros[NR_MAX];
+  int32_t acc[16 * NR_MAX] __attribute__((aligned(64)));
+  size_t a_panel_bytes = (size_t)(mr * pl->kp) * elem_bytes(kern);
+  for (int64_t task = begin; task < end; task++) {
+    int64_t mb = task % pl->m_blocks, nb = task / pl->m_blocks;
+    int64_t i0 = mb * pl->mc, i1 = i0 + pl->mc < d->m ? i0 + pl->mc : d->m;
+    int64_t j0 = nb * pl->nc, j1 = j0 + pl->nc < d->n ? j0 + pl->nc : d->n;
+    for (int64_t j = j0; j < j1; j += nr) {
+      int cols = j1 - j < nr ? (int)(j1 - j) : nr;
+      pack_b(d, j, cols, panel, tmp, zeros);
+      for (int64_t i = i0; i < i1; i += mr) {
+        int rows = i1 - i < mr ? (int)(i1 - i) : mr;
+        kern->ukernel(pl->kp, (const uint8_t *)d->a_packed + (size_t)(i / mr) * a_panel_bytes,
+                      panel, acc);
+        size_t out_bytes = d->epi.out == LG_QOUT_U8 || d->epi.out == LG_QOUT_S8 ? 1 : 4;
+        kern->store(&d->epi, acc, nr, rows, cols, i,
+                    (uint8_t *)d->c + (size_t)(i * d->c_rs + j * d->c_cs) * out_bytes, d->c_rs,
+                    d->c_cs);
+      }
+    }
+  }
+  lg_aligned_free(panel);
+}
+
+void lg_qgemm(const lg_qgemm_desc *d, lg_threadpool *pool) {
+  if (d->m <= 0 || d->n <= 0) return;
+  const lg_qgemm_kernel *kern = d->kern;
+  int mr = kern->mr, nr = kern->nr;
+  if (d->k <= 0) {
+    /* An empty sum: C gets the epilogue alone. */
+    int32_t zero = 0;
+    for (int64_t i = 0; i < d->m; i++)
+      for (int64_t j = 0; j < d->n; j++) {
+        size_t out_bytes = d->epi.out == LG_QOUT_U8 || d->epi.out == LG_QOUT_S8 ? 1 : 4;
+        lg_qgemm_store_generic(&d->epi, &zero, 1, 1, 1, i,
+                               (uint8_t *)d->c + (size_t)(i * d->c_rs + j * d->c_cs) * out_bytes,
+                               d->c_rs, d->c_cs);
+      }
+    return;
+  }
+  qgemm_plan pl = {.d = d, .kp = round_up(d->k, kern->kr)};
+  int threads = lg_threadpool_size(pool);
+  if (d->m * d->n * d->k < 65536) threads = 1;
+  pl.mc = round_up(d->m < MC_MAX ? d->m : MC_MAX, mr);
+  pl.nc = round_up(d->n < 8 * nr ? d->n : 8 * nr, nr);
+  for (;;) {
+    pl.m_blocks = (d->m + pl.mc - 1) / pl.mc;
+    pl.n_blocks = (d->n + pl.nc - 1) / pl.nc;
+    if (threads <= 1 || pl.m_blocks * pl.n_blocks >= 4 * threads) break;
+    if (pl.nc > 2 * nr)
+      pl.nc = round_up(pl.nc / 2, nr);
+    else if (pl.mc > 4 * mr)
+      pl.mc = round_up(pl.mc / 2, mr);
+    else if (pl.nc > nr)
+      pl.nc = nr;
+    else if (pl.mc > mr)
+      pl.mc = round_up(pl.mc / 2, mr);
+    else
+      break;
+  }
+  lg_parallel_for(threads > 1 ? pool : NULL, pl.m_blocks * pl.n_blocks, qgemm_tasks, &pl);
+}
+
+/* ---- Depthwise ---- */
+
+void lg_qdw_plane(const lg_qdw_args *a) {
+  int32_t *row = a->row;
+  uint8_t flip = a->flip;
+  int32_t zx = a->zx;
+  for (int64_t oh = 0; oh < a->oh; oh++) {
+    memset(row, 0, (size_t)a->ow * sizeof(int32_t));
+    for (int64_t kh = 0; kh < a->kh; kh++) {
+      int64_t ih = oh * a->sh - a->pad_t + kh * a->dh;
+      if (ih < 0 || ih >= a->h) continue;
+      const uint8_t *xr = a->x + ih * a->w;
+      for (int64_t kw = 0; kw < a->kw; kw++) {
+        int32_t wv = a->wk[kh * a->kw + kw];
+        int64_t off = kw * a->dw - a->pad_l;
+        /* Valid outputs: 0 <= o * sw + off < w. */
+        int64_t lo = off >= 0 ? 0 : (-off + a->sw - 1) / a->sw;
+        int64_t hi = a->w - off <= 0 ? 0 : (a->w - off - 1) / a->sw + 1;
+        if (hi > a->ow) hi = a->ow;
+        if (wv == 0 || lo >= hi) continue;
+        const uint8_t *src = xr + off;
+        if (a->sw == 1) {
+          for (int64_t o = lo; o < hi; o++) row[o] += wv * ((int32_t)(src[o] ^ flip) - zx);
+        } else {
+          for (int64_t o = lo; o < hi; o++) row[o] += wv * ((int32_t)(src[o * a->sw] ^ flip) - zx);
+        }
+      }
+    }
+    size_t out_bytes = a->epi->out == LG_QOUT_U8 || a->epi->out == LG_QOUT_S8 ? 1 : 4;
+    a->store(a->epi, row, a->ow, 1, (int)a->ow, a->channel,
+             (uint8_t *)a->y + (size_t)(oh * a->ow) * out_bytes, 0, 1);
+  }
+}

@@ -1,0 +1,80 @@
+/* qgemm_avx512vnni.c: the AVX-512 VNNI int8 microkernel (an 8x32 tile of
+ * int32 sums in 16 zmm, one vpdpbusd per 4 products of u8 activations and
+ * s8 weights) and the AVX-512 requantizing store. Compiled per function for
+ * these ISAs: dispatch (qgemm.c) picks them only where cpu.c found them. */
+#include "kernels/qgemm.h"
+
+#ifdef LG_HAVE_X86_QKERNELS
+#include <immintrin.h>
+#include <string.h>
+
+#define TVNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+#define T512 __attribute__((target("avx512f,avx512bw,avx512vl")))
+
+TVNNI void lg_qgemm_ukernel_8x32_vnni(int64_t kp, const void *a, const void *b, int32_t *acc) {
+  const int8_t *ap = a;
+  const uint8_t *bp = b;
+  __m512i c00 = _mm512_setzero_si512(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+          c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00,
+          c70 = c00, c71 = c00;
+  for (int64_t g = 0; g < kp / 4; g++) {
+    __m512i b0 = _mm512_load_si512((const void *)bp),
+            b1 = _mm512_load_si512((const void *)(bp + 64));
+    __m512i av;
+    int32_t w;
+#define STEP(r)                                   \
+  memcpy(&w, ap + 4 * r, 4);                      \
+  av = _mm512_set1_epi32(w);                      \
+  c##r##0 = _mm512_dpbusd_epi32(c##r##0, b0, av); \
+  c##r##1 = _mm512_dpbusd_epi32(c##r##1, b1, av);
+    STEP(0)
+    STEP(1) STEP(2) STEP(3) STEP(4) STEP(5) STEP(6) STEP(7)
+#undef STEP
+        ap += 32;
+    bp += 128;
+  }
+#define ROW(r)                                         \
+  _mm512_store_si512((void *)(acc + 32 * r), c##r##0); \
+  _mm512_store_si512((void *)(acc + 32 * r + 16), c##r##1);
+  ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5) ROW(6) ROW(7)
+#undef ROW
+}
+
+/* 16 sums + bias -> round(v * scale) + zp, clamped, as 16 int32. */
+T512 static inline __m512i requant16(__m512i v, __m512d scale, __m512d lo, __m512d hi, __m512i zp,
+                                     __m512i qmin, __m512i qmax) {
+  __m512d d0 = _mm512_cvtepi32_pd(_mm512_castsi512_si256(v));
+  __m512d d1 = _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(v, 1));
+  d0 = _mm512_min_pd(_mm512_max_pd(_mm512_mul_pd(d0, scale), lo), hi);
+  d1 = _mm512_min_pd(_mm512_max_pd(_mm512_mul_pd(d1, scale), lo), hi);
+  /* cvtpd rounds by MXCSR: to nearest, ties to even, as the reference's nearbyint. */
+  __m512i q =
+      _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtpd_epi32(d0)), _mm512_cvtpd_epi32(d1), 1);
+  q = _mm512_add_epi32(q, zp);
+  return _mm512_min_epi32(_mm512_max_epi32(q, qmin), qmax);
+}
+
+T512 void lg_qgemm_store_avx512(const lg_qgemm_epilogue *e, const int32_t *acc, int64_t ld_acc,
+                                int rows, int cols, int64_t row0, void *c, int64_t rs, int64_t cs) {
+  if ((e->out != LG_QOUT_U8 && e->out != LG_QOUT_S8) || cs != 1) {
+    lg_qgemm_store_generic(e, acc, ld_acc, rows, cols, row0, c, rs, cs);
+    return;
+  }
+  __m512d lo = _mm512_set1_pd(-1e9), hi = _mm512_set1_pd(1e9);
+  __m512i zp = _mm512_set1_epi32(e->zero_point), qmin = _mm512_set1_epi32(e->qmin),
+          qmax = _mm512_set1_epi32(e->qmax);
+  for (int r = 0; r < rows; r++) {
+    int64_t i = row0 + r;
+    __m512i bias = _mm512_set1_epi32(e->bias ? e->bias[i] : 0);
+    __m512d scale = _mm512_set1_pd(e->scale[i]);
+    const int32_t *ar = acc + r * ld_acc;
+    uint8_t *dst = (uint8_t *)c + r * rs;
+    for (int col = 0; col < cols; col += 16) {
+      __mmask16 m = cols - col >= 16 ? 0xFFFF : (__mmask16)((1u << (cols - col)) - 1);
+      __m512i v = _mm512_add_epi32(_mm512_maskz_loadu_epi32(m, ar + col), bias);
+      __m512i q = requant16(v, scale, lo, hi, zp, qmin, qmax);
+      _mm_mask_storeu_epi8(dst + col, m, _mm512_cvtepi32_epi8(q));
+    }
+  }
+}
+#endif
