@@ -11,6 +11,8 @@
  */
 #include "kernels/depthwise.h"
 
+#include <string.h>
+
 #if defined(__GNUC__) && !defined(__clang__)
 #define DW_CONTRACT , optimize("fp-contract=fast")
 #define DW_GENERIC __attribute__((optimize("fp-contract=fast")))
@@ -111,11 +113,122 @@ static inline float dw_point(const float *x, int64_t h, int64_t w, const float *
     }                                                                                            \
   }
 
-#define DEFINE_DW_SET(SUFFIX, ATTR)            \
-  DEFINE_DW(dw3s1_##SUFFIX, 3, 1, ATTR)        \
-  DEFINE_DW(dw3s2_##SUFFIX, 3, 2, ATTR)        \
-  DEFINE_DW(dw5s1_##SUFFIX, 5, 1, ATTR)        \
-  DEFINE_DW(dw5s2_##SUFFIX, 5, 2, ATTR)
+/* ---- The banded, zero-padded ("flat") kernel ----
+ *
+ * The row kernel above vectorizes only over the interior columns of each
+ * row, so on the small planes of late MobileNet/EfficientNet layers (7x7,
+ * 14x14) almost everything ran on the scalar border path. This one copies a
+ * band of input rows into a zero-padded scratch first; for stride 2 the copy
+ * also splits rows and columns into their four even/odd phases (polyphase).
+ * Every tap then reads a plane at a constant offset from the output's flat
+ * index q = row * WQ + col:
+ *
+ *   out[q] = bias + sum over taps t of w[t] * phase[t][q + off[t]]
+ *
+ * so the whole band is one contiguous vector loop, with no edge cases. The
+ * WQ - ow columns past the end of each row are computed and dropped. The
+ * scratch lives on the stack (it stays in L1); a plane too wide for it falls
+ * back to the row kernel. */
+
+enum { DW_VEC = 16, DW_SCRATCH = 10240, DW_SLACK = DW_VEC + 8 };
+
+/* Copies padded rows [pr0, pr0 + rows) (row pr is input row pr*S + py -
+ * pad_t, column j is input column j*S + px - pad_l) into dst, width wq,
+ * zero outside the input, then DW_SLACK zeros. */
+static inline void dw_fill_phase(const float *x, int64_t h, int64_t w, int s, int py, int px,
+                                 int64_t pr0, int64_t rows, int64_t wq, int64_t pad_t,
+                                 int64_t pad_l, float *dst) {
+  for (int64_t i = 0; i < rows; i++) {
+    float *d = dst + i * wq;
+    int64_t iy = (pr0 + i) * s + py - pad_t;
+    if (iy < 0 || iy >= h) {
+      memset(d, 0, (size_t)wq * sizeof(float));
+      continue;
+    }
+    const float *xr = x + iy * w;
+    /* Columns j with 0 <= j*s + px - pad_l < w: [lo, hi). */
+    int64_t off = px - pad_l, lo, hi;
+    lo = off >= 0 ? 0 : (-off + s - 1) / s;
+    hi = w - 1 - off < 0 ? 0 : (w - 1 - off) / s + 1;
+    if (lo > wq) lo = wq;
+    if (hi > wq) hi = wq;
+    if (hi < lo) hi = lo;
+    for (int64_t j = 0; j < lo; j++) d[j] = 0;
+    if (s == 1)
+      memcpy(d + lo, xr + lo + off, (size_t)(hi - lo) * sizeof(float));
+    else
+      for (int64_t j = lo; j < hi; j++) d[j] = xr[j * s + off];
+    for (int64_t j = hi; j < wq; j++) d[j] = 0;
+  }
+  memset(dst + rows * wq, 0, DW_SLACK * sizeof(float));
+}
+
+#define DEFINE_DW_FLAT(NAME, ROWS_NAME, K, S, ATTR)                                              \
+  ATTR static void NAME(const float *x, int64_t h, int64_t w, const float *wk, float bias,       \
+                        float *y, int64_t oh, int64_t ow, int64_t pad_t, int64_t pad_l,          \
+                        const lg_act *act) {                                                     \
+    enum { PHASES = S * S, HALO = (K - 1) / S, TAPS = K * K };                                   \
+    int64_t wq = ow - 1 + (K + S - 1) / S; /* flat row width (per phase for S = 2) */            \
+    int64_t fixed = PHASES * (HALO * wq + DW_SLACK) + DW_VEC;                                    \
+    int64_t band = (DW_SCRATCH - fixed) / ((PHASES + 1) * wq);                                   \
+    if (band < 1 || wq > DW_SCRATCH) {                                                           \
+      ROWS_NAME(x, h, w, wk, bias, y, oh, ow, pad_t, pad_l, act);                                \
+      return;                                                                                    \
+    }                                                                                            \
+    if (band > oh) band = oh;                                                                    \
+    float scratch[DW_SCRATCH] __attribute__((aligned(64)));                                     \
+    int64_t phase_floats = (band + HALO) * wq + DW_SLACK;                                        \
+    float *out = scratch + PHASES * phase_floats;                                                \
+    float wt[TAPS];                                                                              \
+    int64_t off[TAPS];                                                                           \
+    for (int kh = 0; kh < K; kh++)                                                               \
+      for (int kw = 0; kw < K; kw++) {                                                           \
+        int t = kh * K + kw, phase = (kh % S) * S + kw % S;                                      \
+        wt[t] = wk[t];                                                                           \
+        off[t] = phase * phase_floats + (kh / S) * wq + kw / S;                                  \
+      }                                                                                          \
+    bool simple_act = act->kind == LG_ACT_NONE || act->kind == LG_ACT_RELU ||                    \
+                      act->kind == LG_ACT_CLIP;                                                  \
+    float amin = act->kind == LG_ACT_RELU ? 0.0f : act->kind == LG_ACT_CLIP ? act->alpha       \
+                                                                           : -__builtin_inff(); \
+    float amax = act->kind == LG_ACT_CLIP ? act->beta : __builtin_inff();                        \
+    for (int64_t oy0 = 0; oy0 < oh; oy0 += band) {                                               \
+      int64_t rows = oh - oy0 < band ? oh - oy0 : band;                                          \
+      for (int py = 0; py < S; py++)                                                             \
+        for (int px = 0; px < S; px++)                                                           \
+          dw_fill_phase(x, h, w, S, py, px, oy0, rows + HALO, wq, pad_t, pad_l,                  \
+                        scratch + (py * S + px) * phase_floats);                                 \
+      int64_t n = rows * wq;                                                                     \
+      for (int64_t q = 0; q < n; q += DW_VEC) {                                                  \
+        float acc[DW_VEC];                                                                       \
+        for (int j = 0; j < DW_VEC; j++) acc[j] = bias;                                          \
+        for (int t = 0; t < TAPS; t++) {                                                         \
+          const float *src = scratch + off[t] + q;                                               \
+          float wv = wt[t];                                                                      \
+          for (int j = 0; j < DW_VEC; j++) acc[j] += wv * src[j];                                \
+        }                                                                                        \
+        for (int j = 0; j < DW_VEC; j++) {                                                       \
+          float v = acc[j] < amin ? amin : acc[j];                                               \
+          out[q + j] = v > amax ? amax : v;                                                      \
+        }                                                                                        \
+      }                                                                                          \
+      for (int64_t i = 0; i < rows; i++) {                                                       \
+        float *yr = y + (oy0 + i) * ow;                                                          \
+        memcpy(yr, out + i * wq, (size_t)ow * sizeof(float));                                    \
+        if (!simple_act) lg_act_apply(act, yr, ow);                                              \
+      }                                                                                          \
+    }                                                                                            \
+  }
+
+#define DEFINE_DW_SET(SUFFIX, ATTR)                                  \
+  DEFINE_DW(dw3s1_rows_##SUFFIX, 3, 1, ATTR)                         \
+  DEFINE_DW(dw3s2_rows_##SUFFIX, 3, 2, ATTR)                         \
+  DEFINE_DW(dw5s1_rows_##SUFFIX, 5, 1, ATTR)                         \
+  DEFINE_DW(dw5s2_rows_##SUFFIX, 5, 2, ATTR)                         \
+  DEFINE_DW_FLAT(dw3s1_##SUFFIX, dw3s1_rows_##SUFFIX, 3, 1, ATTR)    \
+  DEFINE_DW_FLAT(dw3s2_##SUFFIX, dw3s2_rows_##SUFFIX, 3, 2, ATTR)    \
+  DEFINE_DW_FLAT(dw5s1_##SUFFIX, dw5s1_rows_##SUFFIX, 5, 1, ATTR)    \
+  DEFINE_DW_FLAT(dw5s2_##SUFFIX, dw5s2_rows_##SUFFIX, 5, 2, ATTR)
 
 DEFINE_DW_SET(generic, DW_GENERIC)
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)

@@ -210,6 +210,14 @@ static void network_conv_cases(lg_isa isa, lg_threadpool *pool) {
       {1, 24, 24, 24, 29, 29, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, true, relu6},
       {1, 17, 17, 17, 15, 16, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, true, none},
       {2, 16, 16, 16, 14, 13, 5, 5, 2, 2, 1, 1, 2, 2, 2, 2, true, relu},
+      /* Depthwise planes that take several bands of the scratch, odd pads,
+       * and one too wide for it (the row kernel's fallback). */
+      {1, 3, 3, 3, 112, 112, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true, relu6},
+      {1, 2, 2, 2, 113, 111, 3, 3, 2, 2, 1, 1, 0, 1, 1, 0, true, {LG_ACT_HARD_SWISH, 0, 0}},
+      {1, 2, 2, 2, 57, 120, 5, 5, 2, 2, 1, 1, 2, 2, 2, 2, true, {LG_ACT_SWISH, 0, 0}},
+      {1, 2, 2, 2, 60, 75, 5, 5, 1, 1, 1, 1, 2, 1, 0, 2, false, relu},
+      {1, 2, 2, 2, 4, 5000, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, true, relu},
+      {1, 2, 2, 2, 6, 3000, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, true, none},
       {1, 40, 300, 1, 5, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true, relu},
       /* Winograd: odd output sizes, asymmetric pads, no pads, batches */
       {1, 20, 24, 1, 7, 9, 3, 3, 1, 1, 1, 1, 0, 1, 2, 0, true, {LG_ACT_SIGMOID, 0, 0}},
