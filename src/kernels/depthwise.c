@@ -13,6 +13,8 @@
 
 #include <string.h>
 
+#include "kernels/planes.h"
+
 #if defined(__GNUC__) && !defined(__clang__)
 #define DW_CONTRACT , optimize("fp-contract=fast")
 #define DW_GENERIC __attribute__((optimize("fp-contract=fast")))
@@ -130,67 +132,7 @@ static inline float dw_point(const float *x, int64_t h, int64_t w, const float *
  * scratch lives on the stack (it stays in L1); a plane too wide for it falls
  * back to the row kernel. */
 
-enum { DW_VEC = 16, DW_SCRATCH = 10240, DW_SLACK = DW_VEC + 8 };
-/* GCC/clang vector extensions: one zmm with AVX-512, two ymm with AVX2,
- * four xmm on the generic level (auto-vectorization left this loop scalar). */
-typedef float dw_vec __attribute__((vector_size(DW_VEC * sizeof(float))));
-typedef int32_t dw_ivec __attribute__((vector_size(DW_VEC * sizeof(float))));
-
-/* Copies padded rows [pr0, pr0 + rows) of one column phase px into dst
- * (row pr is input row pr*s + py - pad_t, column j is input column
- * j*s + px - pad_l), width wq, zero outside the input, then DW_SLACK zeros.
- * For s = 2 both column phases are written in one pass over the input row
- * (px = 0 into dst, px = 1 into dst1), the interior 32 inputs at a time. */
-__attribute__((always_inline)) static inline void dw_fill_phase(
-    const float *x, int64_t h, int64_t w, int s, int py, int64_t pr0, int64_t rows, int64_t wq,
-    int64_t pad_t, int64_t pad_l, float *dst, float *dst1) {
-  for (int64_t i = 0; i < rows; i++) {
-    float *d = dst + i * wq;
-    int64_t iy = (pr0 + i) * s + py - pad_t;
-    if (iy < 0 || iy >= h) {
-      memset(d, 0, (size_t)wq * sizeof(float));
-      if (s == 2) memset(dst1 + i * wq, 0, (size_t)wq * sizeof(float));
-      continue;
-    }
-    const float *xr = x + iy * w;
-    if (s == 1) {
-      /* Columns j with 0 <= j - pad_l < w: [lo, hi). */
-      int64_t lo = pad_l < wq ? pad_l : wq, hi = w + pad_l < wq ? w + pad_l : wq;
-      if (hi < lo) hi = lo;
-      for (int64_t j = 0; j < lo; j++) d[j] = 0;
-      memcpy(d + lo, xr + lo - pad_l, (size_t)(hi - lo) * sizeof(float));
-      for (int64_t j = hi; j < wq; j++) d[j] = 0;
-      continue;
-    }
-    float *d1 = dst1 + i * wq;
-    /* Padded column c = 2j + px is input column c - pad_l. Vector part: j
-     * in [jv0, jv1) with every input 2j - pad_l .. 2j - pad_l + 31 valid. */
-    int64_t jv0 = (pad_l + 1) / 2, j = 0;
-    for (; j < jv0 && j < wq; j++) {
-      int64_t c0 = 2 * j - pad_l, c1 = c0 + 1;
-      d[j] = c0 >= 0 && c0 < w ? xr[c0] : 0.0f;
-      d1[j] = c1 >= 0 && c1 < w ? xr[c1] : 0.0f;
-    }
-    for (; j + DW_VEC <= wq && 2 * j - pad_l + 2 * DW_VEC <= w; j += DW_VEC) {
-      dw_vec a, b;
-      memcpy(&a, xr + 2 * j - pad_l, sizeof a);
-      memcpy(&b, xr + 2 * j - pad_l + DW_VEC, sizeof b);
-      dw_vec even = __builtin_shuffle(a, b, (dw_ivec){0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22,
-                                                        24, 26, 28, 30});
-      dw_vec odd = __builtin_shuffle(a, b, (dw_ivec){1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23,
-                                                       25, 27, 29, 31});
-      memcpy(d + j, &even, sizeof even);
-      memcpy(d1 + j, &odd, sizeof odd);
-    }
-    for (; j < wq; j++) {
-      int64_t c0 = 2 * j - pad_l, c1 = c0 + 1;
-      d[j] = c0 >= 0 && c0 < w ? xr[c0] : 0.0f;
-      d1[j] = c1 >= 0 && c1 < w ? xr[c1] : 0.0f;
-    }
-  }
-  memset(dst + rows * wq, 0, DW_SLACK * sizeof(float));
-  if (s == 2) memset(dst1 + rows * wq, 0, DW_SLACK * sizeof(float));
-}
+enum { DW_SCRATCH = 10240 };
 
 #define DEFINE_DW_FLAT(NAME, ROWS_NAME, K, S, ATTR)                                              \
   ATTR static void NAME(const float *x, int64_t h, int64_t w, const float *wk, float bias,       \
@@ -198,7 +140,7 @@ __attribute__((always_inline)) static inline void dw_fill_phase(
                         const lg_act *act) {                                                     \
     enum { PHASES = S * S, HALO = (K - 1) / S, TAPS = K * K };                                   \
     int64_t wq = ow - 1 + (K + S - 1) / S; /* flat row width (per phase for S = 2) */            \
-    int64_t fixed = PHASES * (HALO * wq + DW_SLACK) + DW_VEC;                                    \
+    int64_t fixed = PHASES * (HALO * wq + LG_PLANE_SLACK) + LG_PLANE_VEC;                                    \
     int64_t band = (DW_SCRATCH - fixed) / ((PHASES + 1) * wq);                                   \
     if (band < 1 || wq > DW_SCRATCH) {                                                           \
       ROWS_NAME(x, h, w, wk, bias, y, oh, ow, pad_t, pad_l, act);                                \
@@ -206,7 +148,7 @@ __attribute__((always_inline)) static inline void dw_fill_phase(
     }                                                                                            \
     if (band > oh) band = oh;                                                                    \
     float scratch[DW_SCRATCH] __attribute__((aligned(64)));                                     \
-    int64_t phase_floats = (band + HALO) * wq + DW_SLACK;                                        \
+    int64_t phase_floats = (band + HALO) * wq + LG_PLANE_SLACK;                                        \
     float *out = scratch + PHASES * phase_floats;                                                \
     float wt[TAPS];                                                                              \
     int64_t off[TAPS];                                                                           \
@@ -224,19 +166,19 @@ __attribute__((always_inline)) static inline void dw_fill_phase(
     for (int64_t oy0 = 0; oy0 < oh; oy0 += band) {                                               \
       int64_t rows = oh - oy0 < band ? oh - oy0 : band;                                          \
       for (int py = 0; py < S; py++)                                                             \
-        dw_fill_phase(x, h, w, S, py, oy0, rows + HALO, wq, pad_t, pad_l,                        \
+        lg_plane_fill(x, h, w, S, py, oy0, rows + HALO, wq, pad_t, pad_l, 0.0f,                  \
                       scratch + py * S * phase_floats, scratch + (py * S + 1) * phase_floats);   \
       int64_t n = rows * wq;                                                                     \
-      dw_vec lo_v = (dw_vec){0} + amin, hi_v = (dw_vec){0} + amax;                              \
-      for (int64_t q = 0; q < n; q += DW_VEC) {                                                  \
-        dw_vec acc = (dw_vec){0} + bias, v;                                                      \
+      lg_pvec lo_v = (lg_pvec){0} + amin, hi_v = (lg_pvec){0} + amax;                              \
+      for (int64_t q = 0; q < n; q += LG_PLANE_VEC) {                                                  \
+        lg_pvec acc = (lg_pvec){0} + bias, v;                                                      \
         for (int t = 0; t < TAPS; t++) {                                                         \
           memcpy(&v, scratch + off[t] + q, sizeof v);                                            \
           acc += wt[t] * v;                                                                      \
         }                                                                                        \
-        dw_ivec below = acc < lo_v, above = acc > hi_v;                                          \
-        dw_ivec bits = (below & (dw_ivec)lo_v) | (~below & (dw_ivec)acc);                        \
-        bits = (above & (dw_ivec)hi_v) | (~above & bits);                                        \
+        lg_pivec below = acc < lo_v, above = acc > hi_v;                                          \
+        lg_pivec bits = (below & (lg_pivec)lo_v) | (~below & (lg_pivec)acc);                        \
+        bits = (above & (lg_pivec)hi_v) | (~above & bits);                                        \
         memcpy(out + q, &bits, sizeof bits);                                                     \
       }                                                                                          \
       for (int64_t i = 0; i < rows; i++) {                                                       \

@@ -6,11 +6,16 @@
  * of a window that fall inside the input (padding never contributes a value)
  * and reduces them in double precision. Values are read and written through
  * small dtype switches so that MaxPool also covers int8/uint8/float64.
+ * That loop is the oracle; float32 2-D windows take a fast path: the padded
+ * plane kernels of kernels/pool2d.h (stride 1 or 2, windows up to 7x7), or
+ * else a row loop in float with the tap ranges computed once per row.
  */
 #include <math.h>
 #include <string.h>
 
 #include "kernels/cpu.h"
+#include "kernels/planes.h"
+#include "kernels/pool2d.h"
 #include "ops/nn_common.h"
 
 typedef enum pool_kind { POOL_MAX, POOL_AVERAGE, POOL_LP } pool_kind;
@@ -90,6 +95,9 @@ static lg_status pool_analyze(const lg_node *node, const lg_tensor *x, pool_shap
 
 static bool pool_fast_ok(const lg_node *node, lg_tensor *const *in, lg_tensor *const *out,
                          const pool_shape *s);
+static lg_pool2d_fn pool_plane_kernel(const lg_node *node, lg_tensor *const *in,
+                                      lg_tensor *const *out, const pool_shape *s,
+                                      lg_pool2d_args *a);
 
 static lg_status pool_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
   LG_TRY(lg_check_io(node, out, 1, 1));
@@ -106,7 +114,13 @@ static lg_status pool_infer(lg_node *node, lg_tensor *const *in, lg_tensor *cons
                     node->name);
   out[0]->dtype = in[0]->dtype;
   lg_tensor_set_shape(out[0], 2 + n, dims);
-  if (pool_fast_ok(node, in, out, &s))
+  static const char *const plane_names[2][LG_ISA_COUNT] = {
+      {"", "avgpool-planes/generic", "avgpool-planes/avx2", "avgpool-planes/avx512"},
+      {"", "maxpool-planes/generic", "maxpool-planes/avx2", "maxpool-planes/avx512"}};
+  lg_pool2d_args a;
+  if (pool_plane_kernel(node, in, out, &s, &a))
+    node->kernel = plane_names[s.kind == POOL_MAX][lg_isa_active()];
+  else if (pool_fast_ok(node, in, out, &s))
     node->kernel = s.kind == POOL_MAX ? "maxpool-2d" : "avgpool-2d";
   if (node->n_out > 1 && out[1]) {
     if (s.kind != POOL_MAX)
@@ -251,11 +265,50 @@ static void pool_planes_fast(void *ctx, int64_t begin, int64_t end) {
   }
 }
 
+/* The vectorized plane kernel (kernels/pool2d.h) where it applies: 2-D,
+ * equal strides of 1 or 2, no dilation, windows up to 7x7. */
+static lg_pool2d_fn pool_plane_kernel(const lg_node *node, lg_tensor *const *in,
+                                      lg_tensor *const *out, const pool_shape *s,
+                                      lg_pool2d_args *a) {
+  const lg_window *w = &s->w;
+  if (!pool_fast_ok(node, in, out, s) || w->dilation[1] != 1 || w->dilation[2] != 1 ||
+      w->stride[1] != w->stride[2])
+    return NULL;
+  *a = (lg_pool2d_args){.h = w->in[1], .w = w->in[2], .oh = w->out[1], .ow = w->out[2],
+                        .kh = w->kernel[1], .kw = w->kernel[2], .stride = w->stride[1],
+                        .pad_t = w->pad_begin[1], .pad_l = w->pad_begin[2],
+                        .pad_b = w->pad_end[1], .pad_r = w->pad_end[2],
+                        .is_max = s->kind == POOL_MAX, .count_include_pad = s->count_include_pad};
+  return lg_pool2d_kernel(lg_isa_active(), a);
+}
+
+typedef struct pool2d_ctx {
+  lg_pool2d_fn fn;
+  const lg_pool2d_args *a;
+  const float *x;
+  float *y;
+} pool2d_ctx;
+
+static void pool2d_planes(void *ctx, int64_t begin, int64_t end) {
+  const pool2d_ctx *c = ctx;
+  int64_t in_count = c->a->h * c->a->w, out_count = c->a->oh * c->a->ow;
+  for (int64_t plane = begin; plane < end; plane++)
+    c->fn(c->a, c->x + plane * in_count, c->y + plane * out_count);
+}
+
 static lg_status pool_run(const lg_node *node, lg_tensor *const *in, lg_tensor *const *out,
                           const lg_exec *exec) {
   pool_shape s;
   LG_TRY(pool_analyze(node, in[0], &s));
   pool_ctx c = {&s, in[0], out[0], node->n_out > 1 && out[1] ? out[1]->data : NULL};
+  lg_pool2d_args a;
+  lg_pool2d_fn fn = pool_plane_kernel(node, in, out, &s, &a);
+  if (fn) {
+    pool2d_ctx pc = {fn, &a, in[0]->data, out[0]->data};
+    lg_threadpool *pool = lg_tensor_count(out[0]) < 4096 ? NULL : exec->pool;
+    lg_parallel_for(pool, s.batch * s.channels, pool2d_planes, &pc);
+    return LEDGE_OK;
+  }
   if (pool_fast_ok(node, in, out, &s)) {
     lg_threadpool *pool = lg_tensor_count(out[0]) < 4096 ? NULL : exec->pool;
     lg_parallel_for(pool, s.batch * s.channels, pool_planes_fast, &c);
@@ -300,8 +353,17 @@ static void global_planes(void *ctx, int64_t begin, int64_t end) {
     int64_t base = plane * c->plane_size;
     double acc = c->kind == POOL_MAX ? -INFINITY : 0.0;
     if (c->x->dtype == LEDGE_FLOAT32 && c->kind == POOL_AVERAGE) {
+      /* 16 float partial sums (a dependency chain of plane/16 adds, not one
+       * of plane adds), folded in double. */
       const float *x = (const float *)c->x->data + base;
-      for (int64_t i = 0; i < c->plane_size; i++) acc += x[i];
+      lg_pvec part = {0}, v;
+      int64_t i = 0;
+      for (; i + LG_PLANE_VEC <= c->plane_size; i += LG_PLANE_VEC) {
+        memcpy(&v, x + i, sizeof v);
+        part += v;
+      }
+      for (int j = 0; j < LG_PLANE_VEC; j++) acc += part[j];
+      for (; i < c->plane_size; i++) acc += x[i];
     } else {
       for (int64_t i = 0; i < c->plane_size; i++) {
         double v = load_value(c->x->data, c->x->dtype, base + i);

@@ -3,7 +3,8 @@
  *
  * Randomized convolutions (shapes, strides, pads, groups, dilations, odd
  * channel counts, fused activations) and GEMMs (sizes, accumulate, bias,
- * residual) run once with LG_ISA_REFERENCE (the oracle) and once at each
+ * residual) and poolings (max/average, strides, pads, ceil_mode,
+ * count_include_pad) run once with LG_ISA_REFERENCE (the oracle) and once at each
  * ISA level under test, serially and on a 2-thread pool. With LEDGE_ISA set,
  * only that level is tested (CTest registers one test per level); without
  * it, every level this CPU supports.
@@ -228,6 +229,116 @@ static void network_conv_cases(lg_isa isa, lg_threadpool *pool) {
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_conv(&cases[i], isa, pool, true);
 }
 
+/* ---- Pooling: the plane kernels (kernels/pool2d.h) against the reference ---- */
+
+typedef struct pool_case {
+  const char *op; /* "MaxPool", "AveragePool" or "GlobalAveragePool" */
+  int n, c, h, w, kh, kw, s, pt, pl, pb, pr, ceil_mode, include_pad;
+} pool_case;
+
+static float *run_pool(const pool_case *pc, lg_isa isa, const float *x, lg_threadpool *pool,
+                       int64_t *count) {
+  lg_isa_force(isa);
+  int64_t xd[4] = {pc->n, pc->c, pc->h, pc->w};
+  lg_tensor tx = make_tensor(4, xd, NULL), ty;
+  memset(&ty, 0, sizeof ty);
+  lg_tensor *in[1] = {&tx}, *out[1] = {&ty};
+  int64_t kernel[2] = {pc->kh, pc->kw}, strides[2] = {pc->s, pc->s};
+  int64_t pads[4] = {pc->pt, pc->pl, pc->pb, pc->pr};
+  lg_attr attrs[5] = {
+      {.name = "kernel_shape", .type = LG_ATTR_INTS, .n = 2, .ints = kernel},
+      {.name = "strides", .type = LG_ATTR_INTS, .n = 2, .ints = strides},
+      {.name = "pads", .type = LG_ATTR_INTS, .n = 4, .ints = pads},
+      {.name = "ceil_mode", .type = LG_ATTR_INT, .i = pc->ceil_mode},
+      {.name = "count_include_pad", .type = LG_ATTR_INT, .i = pc->include_pad},
+  };
+  lg_node node;
+  memset(&node, 0, sizeof node);
+  node.op_type = pc->op;
+  node.name = "test";
+  node.domain = "";
+  node.opset = 13;
+  node.n_in = 1;
+  node.n_out = 1;
+  bool global = !strcmp(pc->op, "GlobalAveragePool");
+  node.attrs = global ? NULL : attrs;
+  node.n_attrs = global ? 0 : 5;
+  const lg_op_def *def = lg_op_find("", pc->op);
+  node.op = def;
+  lg_status st = def->infer(&node, in, out);
+  CHECK(st == LEDGE_OK);
+  if (st != LEDGE_OK) {
+    fprintf(stderr, "infer: %s\n", ledge_last_error());
+    return NULL;
+  }
+  tx.data = (float *)x;
+  *count = lg_tensor_count(&ty);
+  float *y = malloc((size_t)(*count > 0 ? *count : 1) * sizeof(float));
+  for (int64_t i = 0; i < *count; i++) y[i] = NAN;
+  ty.data = y;
+  lg_exec exec = {pool, NULL};
+  st = def->run(&node, in, out, &exec);
+  CHECK(st == LEDGE_OK);
+  last_kernel = node.kernel ? node.kernel : "reference";
+  return y;
+}
+
+static void check_pool(const pool_case *pc, lg_isa isa, lg_threadpool *pool, bool expect_planes) {
+  float *x = rnd_array((int64_t)pc->n * pc->c * pc->h * pc->w);
+  int64_t n_ref = 0, n_got = 0;
+  float *ref = run_pool(pc, LG_ISA_REFERENCE, x, NULL, &n_ref);
+  float *got = run_pool(pc, isa, x, pool, &n_got);
+  bool ok = ref && got && n_ref == n_got;
+  int64_t bad = -1;
+  for (int64_t i = 0; ok && i < n_ref; i++)
+    if (!(fabsf(ref[i] - got[i]) <= 1e-5f + 1e-5f * fabsf(ref[i]))) {
+      ok = false;
+      bad = i;
+    }
+  if (expect_planes && !strstr(last_kernel, "planes")) ok = false;
+  CHECK(ok);
+  if (!ok)
+    fprintf(stderr,
+            "%s %s (%s): n%d c%d %dx%d k%dx%d s%d p%d,%d,%d,%d ceil %d include_pad %d: "
+            "element %lld ref %g got %g\n",
+            pc->op, lg_isa_name(isa), last_kernel, pc->n, pc->c, pc->h, pc->w, pc->kh, pc->kw,
+            pc->s, pc->pt, pc->pl, pc->pb, pc->pr, pc->ceil_mode, pc->include_pad,
+            (long long)bad, bad >= 0 ? ref[bad] : 0, bad >= 0 ? got[bad] : 0);
+  free(x);
+  free(ref);
+  free(got);
+}
+
+static void pool_cases(lg_isa isa, lg_threadpool *pool) {
+  pool_case fixed[] = {
+      /* resnet, squeezenet (ceil_mode), inception (no pad; 3x3 s1 average) */
+      {"MaxPool", 1, 8, 112, 112, 3, 3, 2, 1, 1, 1, 1, 0, 0},
+      {"MaxPool", 1, 8, 111, 111, 3, 3, 2, 0, 0, 0, 0, 1, 0},
+      {"MaxPool", 1, 8, 147, 147, 3, 3, 2, 0, 0, 0, 0, 0, 0},
+      {"AveragePool", 1, 8, 35, 35, 3, 3, 1, 1, 1, 1, 1, 0, 1},
+      {"AveragePool", 2, 3, 17, 17, 3, 3, 1, 1, 1, 1, 1, 0, 0},
+      {"AveragePool", 1, 3, 9, 10, 2, 2, 2, 0, 0, 1, 1, 1, 1},
+      {"MaxPool", 1, 2, 5, 3000, 3, 3, 1, 1, 1, 1, 1, 0, 0}, /* too wide: the row loop */
+      {"GlobalAveragePool", 2, 5, 13, 11, 1, 1, 1, 0, 0, 0, 0, 0, 0},
+      {"GlobalAveragePool", 1, 40, 112, 112, 1, 1, 1, 0, 0, 0, 0, 0, 0},
+  };
+  for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+    check_pool(&fixed[i], isa, pool, isa != LG_ISA_REFERENCE && i < 6);
+  for (int t = 0; t < 60; t++) {
+    pool_case pc = {rnd_int(0, 1) ? "MaxPool" : "AveragePool", rnd_int(1, 2), rnd_int(1, 5),
+                    rnd_int(1, 30), rnd_int(1, 40), rnd_int(1, 7), rnd_int(1, 7), rnd_int(1, 3),
+                    0, 0, 0, 0, rnd_int(0, 1), rnd_int(0, 1)};
+    /* ONNX: pads smaller than the kernel; the window must fit the padded input. */
+    pc.pt = rnd_int(0, pc.kh - 1);
+    pc.pb = rnd_int(0, pc.kh - 1);
+    pc.pl = rnd_int(0, pc.kw - 1);
+    pc.pr = rnd_int(0, pc.kw - 1);
+    while (pc.kh > pc.h + pc.pt + pc.pb) pc.h++;
+    while (pc.kw > pc.w + pc.pl + pc.pr) pc.w++;
+    check_pool(&pc, isa, pool, isa != LG_ISA_REFERENCE && pc.s <= 2);
+  }
+}
+
 /* lg_gemm with every epilogue option against a plain triple loop. */
 static void check_gemm(lg_isa isa, lg_threadpool *pool, int64_t m, int64_t n, int64_t k,
                        bool accumulate, bool bias, bool residual, lg_act act) {
@@ -301,6 +412,8 @@ int main(void) {
     random_conv_cases(isa, pool, 100);
     gemm_cases(isa, NULL);
     gemm_cases(isa, pool);
+    pool_cases(isa, NULL);
+    pool_cases(isa, pool);
   }
   lg_isa_force(LG_ISA_COUNT);
   lg_threadpool_destroy(pool);
