@@ -63,10 +63,10 @@ __attribute__((always_inline)) static inline void lg_plane_fill(
       lg_pvec a, b;
       memcpy(&a, xr + 2 * j - pad_l, sizeof a);
       memcpy(&b, xr + 2 * j - pad_l + LG_PLANE_VEC, sizeof b);
-      lg_pvec even = __builtin_shuffle(a, b, (lg_pivec){0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22,
-                                                        24, 26, 28, 30});
-      lg_pvec odd = __builtin_shuffle(a, b, (lg_pivec){1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23,
-                                                       25, 27, 29, 31});
+      lg_pvec even = __builtin_shuffle(
+          a, b, (lg_pivec){0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30});
+      lg_pvec odd = __builtin_shuffle(
+          a, b, (lg_pivec){1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31});
       memcpy(d + j, &even, sizeof even);
       memcpy(d1 + j, &odd, sizeof odd);
     }

@@ -65,8 +65,8 @@ static lg_status pool_analyze(const lg_node *node, const lg_tensor *x, pool_shap
   bool ints_ok = s->kind == POOL_MAX;
   if (!is_float_dtype(x->dtype) &&
       !(ints_ok && (x->dtype == LEDGE_INT8 || x->dtype == LEDGE_UINT8)))
-    return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': dtype %s is not supported",
-                    node->op_type, node->name, ledge_dtype_name(x->dtype));
+    return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': dtype %s is not supported", node->op_type,
+                    node->name, ledge_dtype_name(x->dtype));
   if (x->rank < 3 || x->rank > 5)
     return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': input must have rank 3 to 5 (got %d)",
                     node->op_type, node->name, x->rank);
@@ -82,14 +82,13 @@ static lg_status pool_analyze(const lg_node *node, const lg_tensor *x, pool_shap
   s->batch = x->dims[0];
   s->channels = x->dims[1];
   if (s->batch < 0 || s->channels < 0)
-    return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': negative dimension", node->op_type,
-                    node->name);
+    return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': negative dimension", node->op_type, node->name);
   s->count_include_pad = lg_attr_int(node, "count_include_pad", 0) != 0;
   s->column_major_indices = lg_attr_int(node, "storage_order", 0) != 0;
   s->p = (double)lg_attr_int(node, "p", 2);
   if (s->kind == POOL_LP && s->p <= 0)
-    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': p must be positive",
-                    node->op_type, node->name);
+    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': p must be positive", node->op_type,
+                    node->name);
   return LEDGE_OK;
 }
 
@@ -213,9 +212,9 @@ static bool pool_fast_ok(const lg_node *node, lg_tensor *const *in, lg_tensor *c
                          const pool_shape *s) {
   const lg_window *w = &s->w;
   const lg_tensor *x = in[0];
-  return lg_isa_active() != LG_ISA_REFERENCE && x->dtype == LEDGE_FLOAT32 &&
-         s->kind != POOL_LP && !(node->n_out > 1 && out[1]) && w->in[0] == 1 &&
-         w->out[0] == 1 && w->kernel[0] == 1 && !w->pad_begin[0] && !w->pad_end[0];
+  return lg_isa_active() != LG_ISA_REFERENCE && x->dtype == LEDGE_FLOAT32 && s->kind != POOL_LP &&
+         !(node->n_out > 1 && out[1]) && w->in[0] == 1 && w->out[0] == 1 && w->kernel[0] == 1 &&
+         !w->pad_begin[0] && !w->pad_end[0];
 }
 
 static void pool_planes_fast(void *ctx, int64_t begin, int64_t end) {
@@ -248,15 +247,15 @@ static void pool_planes_fast(void *ctx, int64_t begin, int64_t end) {
             }
           }
         } else {
-          tap_range(sw, w->dilation[2], w->kernel[2], -w->pad_begin[2], iw_n + w->pad_end[2],
-                    &pwlo, &pwhi);
+          tap_range(sw, w->dilation[2], w->kernel[2], -w->pad_begin[2], iw_n + w->pad_end[2], &pwlo,
+                    &pwhi);
           acc = 0;
           for (int64_t kh = hlo; kh < hhi; kh++) {
             const float *row = x + (sh + kh * w->dilation[1]) * iw_n + sw;
             for (int64_t kw = wlo; kw < whi; kw++) acc += row[kw * w->dilation[2]];
           }
-          int64_t divisor = s->count_include_pad ? (phhi - phlo) * (pwhi - pwlo)
-                                                 : (hhi - hlo) * (whi - wlo);
+          int64_t divisor =
+              s->count_include_pad ? (phhi - phlo) * (pwhi - pwlo) : (hhi - hlo) * (whi - wlo);
           acc = divisor > 0 ? acc / (float)divisor : 0.0f;
         }
         y[oh * ow_n + ow] = acc;
@@ -274,11 +273,19 @@ static lg_pool2d_fn pool_plane_kernel(const lg_node *node, lg_tensor *const *in,
   if (!pool_fast_ok(node, in, out, s) || w->dilation[1] != 1 || w->dilation[2] != 1 ||
       w->stride[1] != w->stride[2])
     return NULL;
-  *a = (lg_pool2d_args){.h = w->in[1], .w = w->in[2], .oh = w->out[1], .ow = w->out[2],
-                        .kh = w->kernel[1], .kw = w->kernel[2], .stride = w->stride[1],
-                        .pad_t = w->pad_begin[1], .pad_l = w->pad_begin[2],
-                        .pad_b = w->pad_end[1], .pad_r = w->pad_end[2],
-                        .is_max = s->kind == POOL_MAX, .count_include_pad = s->count_include_pad};
+  *a = (lg_pool2d_args){.h = w->in[1],
+                        .w = w->in[2],
+                        .oh = w->out[1],
+                        .ow = w->out[2],
+                        .kh = w->kernel[1],
+                        .kw = w->kernel[2],
+                        .stride = w->stride[1],
+                        .pad_t = w->pad_begin[1],
+                        .pad_l = w->pad_begin[2],
+                        .pad_b = w->pad_end[1],
+                        .pad_r = w->pad_end[2],
+                        .is_max = s->kind == POOL_MAX,
+                        .count_include_pad = s->count_include_pad};
   return lg_pool2d_kernel(lg_isa_active(), a);
 }
 
@@ -327,8 +334,8 @@ static lg_status global_pool_infer(lg_node *node, lg_tensor *const *in, lg_tenso
     return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': input is missing", node->op_type,
                     node->name);
   if (!is_float_dtype(x->dtype))
-    return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': dtype %s is not supported",
-                    node->op_type, node->name, ledge_dtype_name(x->dtype));
+    return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': dtype %s is not supported", node->op_type,
+                    node->name, ledge_dtype_name(x->dtype));
   if (x->rank < 2 || lg_tensor_count(x) < 0)
     return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': input must have rank >= 2 (got %d)",
                     node->op_type, node->name, x->rank);
@@ -367,9 +374,12 @@ static void global_planes(void *ctx, int64_t begin, int64_t end) {
     } else {
       for (int64_t i = 0; i < c->plane_size; i++) {
         double v = load_value(c->x->data, c->x->dtype, base + i);
-        if (c->kind == POOL_MAX) acc = v > acc ? v : acc;
-        else if (c->kind == POOL_AVERAGE) acc += v;
-        else acc += pow(fabs(v), c->p);
+        if (c->kind == POOL_MAX)
+          acc = v > acc ? v : acc;
+        else if (c->kind == POOL_AVERAGE)
+          acc += v;
+        else
+          acc += pow(fabs(v), c->p);
       }
     }
     if (c->kind == POOL_AVERAGE) acc = c->plane_size ? acc / (double)c->plane_size : 0.0;

@@ -226,7 +226,8 @@ static void network_conv_cases(lg_isa isa, lg_threadpool *pool) {
       {1, 16, 16, 1, 6, 6, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, false, none},
       {1, 64, 40, 1, 17, 5, 3, 3, 1, 1, 1, 1, 2, 0, 1, 2, true, relu},
   };
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_conv(&cases[i], isa, pool, true);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    check_conv(&cases[i], isa, pool, true);
 }
 
 /* ---- Pooling: the plane kernels (kernels/pool2d.h) against the reference ---- */
@@ -302,8 +303,8 @@ static void check_pool(const pool_case *pc, lg_isa isa, lg_threadpool *pool, boo
             "%s %s (%s): n%d c%d %dx%d k%dx%d s%d p%d,%d,%d,%d ceil %d include_pad %d: "
             "element %lld ref %g got %g\n",
             pc->op, lg_isa_name(isa), last_kernel, pc->n, pc->c, pc->h, pc->w, pc->kh, pc->kw,
-            pc->s, pc->pt, pc->pl, pc->pb, pc->pr, pc->ceil_mode, pc->include_pad,
-            (long long)bad, bad >= 0 ? ref[bad] : 0, bad >= 0 ? got[bad] : 0);
+            pc->s, pc->pt, pc->pl, pc->pb, pc->pr, pc->ceil_mode, pc->include_pad, (long long)bad,
+            bad >= 0 ? ref[bad] : 0, bad >= 0 ? got[bad] : 0);
   free(x);
   free(ref);
   free(got);
@@ -325,9 +326,20 @@ static void pool_cases(lg_isa isa, lg_threadpool *pool) {
   for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
     check_pool(&fixed[i], isa, pool, isa != LG_ISA_REFERENCE && i < 6);
   for (int t = 0; t < 60; t++) {
-    pool_case pc = {rnd_int(0, 1) ? "MaxPool" : "AveragePool", rnd_int(1, 2), rnd_int(1, 5),
-                    rnd_int(1, 30), rnd_int(1, 40), rnd_int(1, 7), rnd_int(1, 7), rnd_int(1, 3),
-                    0, 0, 0, 0, rnd_int(0, 1), rnd_int(0, 1)};
+    pool_case pc = {rnd_int(0, 1) ? "MaxPool" : "AveragePool",
+                    rnd_int(1, 2),
+                    rnd_int(1, 5),
+                    rnd_int(1, 30),
+                    rnd_int(1, 40),
+                    rnd_int(1, 7),
+                    rnd_int(1, 7),
+                    rnd_int(1, 3),
+                    0,
+                    0,
+                    0,
+                    0,
+                    rnd_int(0, 1),
+                    rnd_int(0, 1)};
     /* ONNX: pads smaller than the kernel; the window must fit the padded input. */
     pc.pt = rnd_int(0, pc.kh - 1);
     pc.pb = rnd_int(0, pc.kh - 1);
@@ -355,9 +367,20 @@ static void check_gemm(lg_isa isa, lg_threadpool *pool, int64_t m, int64_t n, in
       if (residual) s += r[i * n + j];
       want[i * n + j] = lg_act_scalar(&act, (float)s);
     }
-  lg_gemm_desc d = {.kern = kern, .m = m, .n = n, .k = k, .a_packed = packed, .b = b, .ldb = n,
-                    .c = c, .ldc = n, .bias = bias ? bv : NULL, .residual = residual ? r : NULL,
-                    .ldr = n, .act = act, .accumulate = accumulate};
+  lg_gemm_desc d = {.kern = kern,
+                    .m = m,
+                    .n = n,
+                    .k = k,
+                    .a_packed = packed,
+                    .b = b,
+                    .ldb = n,
+                    .c = c,
+                    .ldc = n,
+                    .bias = bias ? bv : NULL,
+                    .residual = residual ? r : NULL,
+                    .ldr = n,
+                    .act = act,
+                    .accumulate = accumulate};
   lg_gemm(&d, pool);
   bool ok = true;
   for (int64_t i = 0; i < m * n && ok; i++)
