@@ -142,6 +142,15 @@ static void publish_outbox(ag_agent *a) {
   }
 }
 
+/* Subscriptions are kept by net/mqtt across reconnects. */
+static void subscribe_deployments(ag_agent *a) {
+  char topic[256];
+  snprintf(topic, sizeof topic, "ledge/groups/%s/deployment", a->config.group);
+  ag_link_subscribe(a->link, topic);
+  snprintf(topic, sizeof topic, "ledge/%s/deployment", a->config.device);
+  ag_link_subscribe(a->link, topic);
+}
+
 static bool is_deployment_topic(ag_agent *a, const char *topic) {
   char group[256], device[256];
   snprintf(group, sizeof group, "ledge/groups/%s/deployment", a->config.group);
@@ -156,11 +165,6 @@ void ag_pump(ag_agent *a) {
     switch (ev.kind) {
       case AG_LINK_CONNECTED: {
         a->connected = true;
-        char topic[256];
-        snprintf(topic, sizeof topic, "ledge/groups/%s/deployment", a->config.group);
-        ag_link_subscribe(a->link, topic);
-        snprintf(topic, sizeof topic, "ledge/%s/deployment", a->config.device);
-        ag_link_subscribe(a->link, topic);
         ag_log(AG_LOG_INFO, "connected to %s (%lld messages waiting in the outbox)",
                a->config.broker, (long long)ag_outbox_count(a->outbox));
         ag_publish_device_status(a);
@@ -394,7 +398,10 @@ static void reload(ag_agent *a) {
     a->published_upto = 0; /* unacknowledged rows go again on the new link */
     if (next.broker[0]) {
       a->link = ag_link_create(&a->config, a->wake_pipe[1], err);
-      if (!a->link) ag_log(AG_LOG_ERROR, "reload: %s", err);
+      if (a->link)
+        subscribe_deployments(a);
+      else
+        ag_log(AG_LOG_ERROR, "reload: %s", err);
     }
   }
   ag_log(AG_LOG_INFO, "configuration reloaded from %s", a->config.path);
@@ -501,6 +508,7 @@ int ledged_main(int argc, char **argv) {
       ag_log(AG_LOG_ERROR, "%s", err);
       goto out;
     }
+    subscribe_deployments(a);
   }
   ag_log(AG_LOG_INFO, "device %s (group %s) starting; data in %s; state %s", a->config.device,
          a->config.group, a->config.data_dir, a->state);

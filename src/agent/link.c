@@ -1,8 +1,7 @@
-/* link.c: the agent's MQTT connection. libmosquitto runs its network loop in
- * its own thread and reconnects with backoff; its callbacks only queue events
- * and wake the main loop through a pipe, so all agent state stays on the main
- * thread. */
-#include <mosquitto.h>
+/* link.c: the agent's MQTT connection, on net/mqtt (reconnects with backoff
+ * and jitter, TLS client certificates, PUBACK notifications). Its callbacks
+ * run on the network thread; here they only queue events and wake the main
+ * loop through a pipe, so all agent state stays on the main thread. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "net/mqtt.h"
 
 typedef struct queued {
   ag_link_event ev;
@@ -17,16 +17,18 @@ typedef struct queued {
 } queued;
 
 struct ag_link {
-  struct mosquitto *mosq;
+  net_mqtt *mqtt;
   pthread_mutex_t lock;
   queued *head, *tail;
   int wake_fd;
-  bool started;
 };
 
 static void push(ag_link *link, ag_link_event ev) {
   queued *q = calloc(1, sizeof *q);
-  if (!q) return;
+  if (!q) {
+    ag_link_event_free(&ev);
+    return;
+  }
   q->ev = ev;
   pthread_mutex_lock(&link->lock);
   if (link->tail)
@@ -40,111 +42,71 @@ static void push(ag_link *link, ag_link_event ev) {
   (void)w;
 }
 
-static void on_connect(struct mosquitto *mosq, void *obj, int rc) {
-  if (rc == 0)
-    push(obj, (ag_link_event){.kind = AG_LINK_CONNECTED});
-  else
-    ag_log(AG_LOG_WARN, "broker refused the connection: %s", mosquitto_connack_string(rc));
+static void on_connect(void *user, bool session_present) {
+  push(user, (ag_link_event){.kind = AG_LINK_CONNECTED});
 }
 
-static void on_disconnect(struct mosquitto *mosq, void *obj, int rc) {
-  push(obj, (ag_link_event){.kind = AG_LINK_DISCONNECTED});
+static void on_disconnect(void *user, int reason) {
+  push(user, (ag_link_event){.kind = AG_LINK_DISCONNECTED});
 }
 
-static void on_publish(struct mosquitto *mosq, void *obj, int mid) {
-  push(obj, (ag_link_event){.kind = AG_LINK_ACK, .mid = mid});
+static void on_published(void *user, int mid, void *ack_ctx, int reason_code) {
+  if (reason_code == 0) push(user, (ag_link_event){.kind = AG_LINK_ACK, .mid = mid});
 }
 
-static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *m) {
-  ag_link_event ev = {.kind = AG_LINK_MESSAGE, .size = m->payloadlen};
+static void on_message(void *user, const net_mqtt_message *m) {
+  ag_link_event ev = {.kind = AG_LINK_MESSAGE, .size = (int)m->len};
   ev.topic = strdup(m->topic);
-  ev.payload = malloc((size_t)m->payloadlen + 1);
+  ev.payload = malloc(m->len + 1);
   if (!ev.topic || !ev.payload) {
-    free(ev.topic);
-    free(ev.payload);
+    ag_link_event_free(&ev);
     return;
   }
-  memcpy(ev.payload, m->payload, (size_t)m->payloadlen);
-  ev.payload[m->payloadlen] = 0;
-  push(obj, ev);
+  memcpy(ev.payload, m->payload, m->len);
+  ev.payload[m->len] = 0;
+  push(user, ev);
 }
 
-static bool parse_url(const char *url, char *host, size_t size, int *port, bool *tls) {
-  *tls = !strncmp(url, "mqtts://", 8);
-  const char *rest = url + (*tls ? 8 : 7);
-  const char *colon = strrchr(rest, ':');
-  *port = *tls ? 8883 : 1883;
-  size_t n = colon ? (size_t)(colon - rest) : strlen(rest);
-  if (n == 0 || n >= size) return false;
-  memcpy(host, rest, n);
-  host[n] = 0;
-  if (colon) {
-    char *end;
-    long p = strtol(colon + 1, &end, 10);
-    if (*end || p < 1 || p > 65535) return false;
-    *port = (int)p;
-  }
-  return true;
-}
+static void on_log(void *user, const char *line) { ag_log(AG_LOG_DEBUG, "mqtt: %s", line); }
 
 ag_link *ag_link_create(const ag_config *c, int wake_fd, char *err) {
-  char host[256];
-  int port;
-  bool tls;
-  if (!parse_url(c->broker, host, sizeof host, &port, &tls)) {
-    ag_fail(err, "broker URL %s is not mqtt[s]://HOST[:PORT]", c->broker);
-    return NULL;
-  }
-  mosquitto_lib_init();
   ag_link *link = calloc(1, sizeof *link);
   if (!link) return NULL;
   pthread_mutex_init(&link->lock, NULL);
   link->wake_fd = wake_fd;
-  /* A clean session: deployments are retained messages (delivered again on
-   * every subscribe) and the outbox, not the broker, keeps what is unsent. */
-  link->mosq = mosquitto_new(c->device, true, link);
-  if (!link->mosq) {
-    ag_fail(err, "cannot create the MQTT client");
+  net_mqtt_config m;
+  net_mqtt_config_init(&m);
+  m.url = c->broker;
+  m.client_id = c->device;
+  /* 3.1.1: what every managed IoT broker accepts. A clean session:
+   * deployments are retained (delivered again on every subscribe) and the
+   * outbox, not the broker, keeps what is unsent. */
+  m.protocol = 311;
+  m.clean_start = true;
+  m.keepalive_s = c->keepalive_s;
+  if (!strncmp(c->broker, "mqtts://", 8)) {
+    m.ca_file = c->ca_file;
+    m.cert_file = c->cert_file;
+    m.key_file = c->key_file;
+  }
+  m.reconnect_min_ms = 500;
+  m.reconnect_max_ms = 30000;
+  m.user = link;
+  m.on_message = on_message;
+  m.on_connect = on_connect;
+  m.on_disconnect = on_disconnect;
+  m.on_published = on_published;
+  m.on_log = on_log;
+  if (net_mqtt_start(&m, &link->mqtt, err, AG_ERR_SIZE) != 0) {
     ag_link_destroy(link);
     return NULL;
   }
-  mosquitto_int_option(link->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
-  mosquitto_connect_callback_set(link->mosq, on_connect);
-  mosquitto_disconnect_callback_set(link->mosq, on_disconnect);
-  mosquitto_publish_callback_set(link->mosq, on_publish);
-  mosquitto_message_callback_set(link->mosq, on_message);
-  mosquitto_reconnect_delay_set(link->mosq, 1, 30, true);
-  mosquitto_max_inflight_messages_set(link->mosq, 20);
-  if (tls) {
-    int rc = mosquitto_tls_set(link->mosq, c->ca_file, NULL, c->cert_file, c->key_file, NULL);
-    if (rc != MOSQ_ERR_SUCCESS) {
-      ag_fail(err, "TLS setup failed (%s): check ca_file, cert_file, key_file",
-              mosquitto_strerror(rc));
-      ag_link_destroy(link);
-      return NULL;
-    }
-  }
-  /* connect_async: an unreachable broker is not an error; the loop retries. */
-  int rc = mosquitto_connect_async(link->mosq, host, port, c->keepalive_s);
-  if (rc != MOSQ_ERR_SUCCESS)
-    ag_log(AG_LOG_WARN, "broker %s not reachable yet (%s); retrying", c->broker,
-           mosquitto_strerror(rc));
-  if (mosquitto_loop_start(link->mosq) != MOSQ_ERR_SUCCESS) {
-    ag_fail(err, "cannot start the MQTT thread");
-    ag_link_destroy(link);
-    return NULL;
-  }
-  link->started = true;
   return link;
 }
 
 void ag_link_destroy(ag_link *link) {
   if (!link) return;
-  if (link->mosq) {
-    mosquitto_disconnect(link->mosq);
-    if (link->started) mosquitto_loop_stop(link->mosq, true);
-    mosquitto_destroy(link->mosq);
-  }
+  net_mqtt_stop(link->mqtt, 1000);
   ag_link_event ev;
   while (ag_link_poll(link, &ev)) ag_link_event_free(&ev);
   pthread_mutex_destroy(&link->lock);
@@ -173,9 +135,15 @@ void ag_link_event_free(ag_link_event *ev) {
 
 bool ag_link_publish(ag_link *link, const char *topic, const void *payload, int size, bool retain,
                      int *mid) {
-  return mosquitto_publish(link->mosq, mid, topic, size, payload, 1, retain) == MOSQ_ERR_SUCCESS;
+  char err[256];
+  if (net_mqtt_publish(link->mqtt, topic, payload, (size_t)size, 1, retain, NULL, NULL, mid, err,
+                       sizeof err) != 0) {
+    ag_log(AG_LOG_DEBUG, "publish to %s: %s", topic, err);
+    return false;
+  }
+  return true;
 }
 
 bool ag_link_subscribe(ag_link *link, const char *topic) {
-  return mosquitto_subscribe(link->mosq, NULL, topic, 1) == MOSQ_ERR_SUCCESS;
+  return net_mqtt_subscribe(link->mqtt, topic, 1) == 0;
 }
