@@ -94,7 +94,7 @@ static int find_outputs(const vision_model *m, int anchors, blaze_outputs *o) {
       else
         s2 = d, ns2 = n;
     } else if (last == 16) {
-      if (!r1 || n > nr1)
+      if (!r1 || n / 16 > nr1)
         r2 = r1, nr2 = nr1, r1 = d, nr1 = n / 16;
       else
         r2 = d, nr2 = n / 16;

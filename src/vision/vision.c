@@ -117,8 +117,10 @@ ledge_status vision_model_open(vision_model *m, vision_task task, int role, cons
   m->path = strdup(path);
   if (!m->path) return vision_fail(err, err_size, LEDGE_ERR_NO_MEMORY, "out of memory");
   if (ledge_model_load(path, &m->model)) {
-    ledge_status st =
-        vision_fail(err, err_size, LEDGE_ERR_FORMAT, "%s: %s", path, ledge_last_error());
+    const char *why = ledge_last_error(); /* names the file already when it is about it */
+    ledge_status st = strstr(why, path)
+                          ? vision_fail(err, err_size, LEDGE_ERR_FORMAT, "%s", why)
+                          : vision_fail(err, err_size, LEDGE_ERR_FORMAT, "%s: %s", path, why);
     vision_model_close(m);
     return st;
   }
