@@ -14,6 +14,7 @@
 
 #include "ops/op.h"
 #include "runtime/model.h"
+#include "runtime/passes_quant.h"
 #include "runtime/planner.h"
 
 #define LG_SMALL_INPUT_BYTES 512
@@ -176,6 +177,7 @@ static lg_status plan_with(ledge_session *s, ledge_tensor *const *inputs) {
   }
   int opt = s->options.optimization_level;
   if (opt >= 1) LG_TRY(lg_pass_fold_batchnorm(g));
+  if (opt >= 1) LG_TRY(lg_pass_fold_qdq(g));
   int max_io = 1;
   for (int i = 0; i < g->n_nodes; i++) {
     if (g->nodes[i].n_in > max_io) max_io = g->nodes[i].n_in;
