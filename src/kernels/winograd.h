@@ -26,10 +26,15 @@ typedef struct lg_winograd_args {
   int64_t m, oh, ow; /* output: m planes of oh x ow */
   const float *x;
   float *y;
-  const float *bias; /* or NULL */
+  const float *bias;     /* or NULL */
+  const float *residual; /* added before the activation, shaped like y; or NULL */
   const lg_act *act;
   float *workspace;
 } lg_winograd_args;
+
+/* Whether the transforms' stack scratch holds a row of tiles of this
+ * output width (the caller uses another algorithm otherwise). */
+bool lg_winograd_fits(int64_t oh, int64_t ow);
 
 void lg_winograd_run(const lg_winograd_args *a, lg_threadpool *pool);
 

@@ -249,7 +249,8 @@ static lg_status conv_plan_fast(lg_node *node, lg_tensor *const *in, const conv_
     algo = CONV_DEPTHWISE;
   else if (s->group == 1 && w->kernel[1] == 3 && w->kernel[2] == 3 && w->stride[1] == 1 &&
            w->stride[2] == 1 && w->dilation[1] == 1 && w->dilation[2] == 1 &&
-           s->in_channels >= 16 && s->out_channels >= 16 && window_out_count(w) >= 16)
+           s->in_channels >= 16 && s->out_channels >= 16 && window_out_count(w) >= 16 &&
+           lg_winograd_fits(w->out[1], w->out[2]))
     algo = CONV_WINOGRAD;
   else if (!s->direct && in_per_group >= 1)
     algo = s->pointwise ? CONV_GEMM_1X1 : CONV_GEMM_IM2COL;
@@ -381,6 +382,8 @@ static void conv_run_fast(const lg_node *node, const conv_fast *f, const conv_sh
                             .pad_l = w->pad_begin[2], .m = s->out_channels, .oh = w->out[1],
                             .ow = w->out[2], .x = x + image * s->in_channels * in_count,
                             .y = y + image * s->out_channels * out_count, .bias = bias,
+                            .residual = residual ? residual + image * s->out_channels * out_count
+                                                 : NULL,
                             .act = act, .workspace = exec->workspace};
       lg_winograd_run(&a, exec->pool);
     }
@@ -553,7 +556,8 @@ static lg_status conv_run(const lg_node *node, lg_tensor *const *in, lg_tensor *
   int64_t total = s.batch * s.out_channels * out_count;
   if (node->state) {
     const conv_fast *f = node->state;
-    bool in_epilogue = f->algo == CONV_GEMM_1X1 || f->algo == CONV_GEMM_IM2COL;
+    bool in_epilogue =
+        f->algo == CONV_GEMM_1X1 || f->algo == CONV_GEMM_IM2COL || f->algo == CONV_WINOGRAD;
     if (!residual || in_epilogue) {
       conv_run_fast(node, f, &s, x, wt, bias, y, &node->act, residual, exec);
       return LEDGE_OK;

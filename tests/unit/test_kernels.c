@@ -39,6 +39,7 @@ typedef struct conv_case {
   int n, c, m, group, h, w, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr;
   bool bias;
   lg_act act;
+  bool residual; /* a fused residual Add (passes.c), added before act */
 } conv_case;
 
 static lg_tensor make_tensor(int rank, const int64_t *dims, float *data) {
@@ -54,7 +55,7 @@ static const char *last_kernel;
 
 /* Infers and runs Conv at the given level; returns the output (malloc'd) or NULL. */
 static float *run_conv(const conv_case *cc, lg_isa isa, const float *x, const float *wt,
-                       const float *b, lg_threadpool *pool, int64_t *count) {
+                       const float *b, const float *res, lg_threadpool *pool, int64_t *count) {
   lg_isa_force(isa);
   int64_t xd[4] = {cc->n, cc->c, cc->h, cc->w}, wd[4] = {cc->m, cc->c / cc->group, cc->kh, cc->kw};
   int64_t bd[1] = {cc->m};
@@ -62,7 +63,12 @@ static float *run_conv(const conv_case *cc, lg_isa isa, const float *x, const fl
   lg_tensor tb = make_tensor(1, bd, (float *)b), ty;
   memset(&ty, 0, sizeof ty);
   tx.data = NULL; /* activations are unknown at plan time */
-  lg_tensor *in[3] = {&tx, &tw, &tb}, *out[1] = {&ty};
+  int64_t oh = (cc->h + cc->pt + cc->pb - ((cc->kh - 1) * cc->dh + 1)) / cc->sh + 1;
+  int64_t ow = (cc->w + cc->pl + cc->pr - ((cc->kw - 1) * cc->dw + 1)) / cc->sw + 1;
+  int64_t rd[4] = {cc->n, cc->m, oh, ow};
+  lg_tensor tr = make_tensor(4, rd, (float *)res);
+  lg_tensor *in[4] = {&tx, &tw, cc->bias || cc->residual ? &tb : NULL, &tr}, *out[1] = {&ty};
+  if (!cc->bias) in[2] = NULL;
   int64_t strides[2] = {cc->sh, cc->sw}, dil[2] = {cc->dh, cc->dw};
   int64_t pads[4] = {cc->pt, cc->pl, cc->pb, cc->pr};
   lg_attr attrs[4] = {
@@ -77,7 +83,8 @@ static float *run_conv(const conv_case *cc, lg_isa isa, const float *x, const fl
   node.name = "test";
   node.domain = "";
   node.opset = 13;
-  node.n_in = cc->bias ? 3 : 2;
+  node.n_in = cc->residual ? 4 : cc->bias ? 3 : 2;
+  node.fused_add = cc->residual;
   node.n_out = 1;
   node.attrs = attrs;
   node.n_attrs = 4;
@@ -111,9 +118,12 @@ static void check_conv(const conv_case *cc, lg_isa isa, lg_threadpool *pool, boo
   int64_t wcount = (int64_t)cc->m * (cc->c / cc->group) * cc->kh * cc->kw;
   float *x = rnd_array((int64_t)cc->n * cc->c * cc->h * cc->w), *wt = rnd_array(wcount);
   float *b = rnd_array(cc->m);
+  int64_t oh = (cc->h + cc->pt + cc->pb - ((cc->kh - 1) * cc->dh + 1)) / cc->sh + 1;
+  int64_t ow = (cc->w + cc->pl + cc->pr - ((cc->kw - 1) * cc->dw + 1)) / cc->sw + 1;
+  float *res = rnd_array((int64_t)cc->n * cc->m * oh * ow);
   int64_t n_ref = 0, n_got = 0;
-  float *ref = run_conv(cc, LG_ISA_REFERENCE, x, wt, b, NULL, &n_ref);
-  float *got = run_conv(cc, isa, x, wt, b, pool, &n_got);
+  float *ref = run_conv(cc, LG_ISA_REFERENCE, x, wt, b, res, NULL, &n_ref);
+  float *got = run_conv(cc, isa, x, wt, b, res, pool, &n_got);
   const char *kernel = last_kernel;
   bool ok = ref && got && n_ref == n_got;
   int64_t bad = -1;
@@ -131,14 +141,15 @@ static void check_conv(const conv_case *cc, lg_isa isa, lg_threadpool *pool, boo
   if (!ok && conv_failures++ < 10)
     fprintf(stderr,
             "conv %s (%s, %s pool): n%d c%d m%d g%d %dx%d k%dx%d s%d,%d d%d,%d p%d,%d,%d,%d "
-            "bias %d act %d: element %lld ref %g got %g\n",
+            "bias %d act %d residual %d: element %lld ref %g got %g\n",
             lg_isa_name(isa), kernel, pool ? "2-thread" : "no", cc->n, cc->c, cc->m, cc->group,
             cc->h, cc->w, cc->kh, cc->kw, cc->sh, cc->sw, cc->dh, cc->dw, cc->pt, cc->pl, cc->pb,
-            cc->pr, cc->bias, (int)cc->act.kind, (long long)bad, bad >= 0 ? ref[bad] : 0,
+            cc->pr, cc->bias, (int)cc->act.kind, cc->residual, (long long)bad, bad >= 0 ? ref[bad] : 0,
             bad >= 0 ? got[bad] : 0);
   free(x);
   free(wt);
   free(b);
+  free(res);
   free(ref);
   free(got);
 }
@@ -193,7 +204,33 @@ static void random_conv_cases(lg_isa isa, lg_threadpool *pool, int count) {
     while ((cc.kw - 1) * cc.dw + 1 > cc.w + cc.pl + cc.pr) cc.w++;
     cc.bias = rnd_int(0, 3) != 0;
     cc.act = random_act();
+    cc.residual = rnd_int(0, 3) == 0;
     check_conv(&cc, isa, pool, kind != 3 || cc.m / cc.group >= 4);
+  }
+}
+
+/* Winograd F(2x2, 3x3): tile rows shorter and longer than a vector (16
+ * tiles), odd sizes, pads, fused residual. */
+static void winograd_cases(lg_isa isa, lg_threadpool *pool, int count) {
+  for (int t = 0; t < count; t++) {
+    conv_case cc = {0};
+    cc.n = rnd_int(1, 2);
+    cc.group = 1;
+    cc.c = rnd_int(16, 40);
+    cc.m = rnd_int(16, 40);
+    cc.kh = cc.kw = 3;
+    cc.sh = cc.sw = cc.dh = cc.dw = 1;
+    cc.h = rnd_int(3, 40);
+    cc.w = rnd_int(3, 75);
+    cc.pt = rnd_int(0, 2);
+    cc.pl = rnd_int(0, 2);
+    cc.pb = rnd_int(0, 2);
+    cc.pr = rnd_int(0, 2);
+    cc.bias = rnd_int(0, 3) != 0;
+    cc.act = random_act();
+    cc.residual = rnd_int(0, 1);
+    bool expect_fast = (cc.h + cc.pt + cc.pb - 2) * (cc.w + cc.pl + cc.pr - 2) >= 16;
+    check_conv(&cc, isa, pool, expect_fast);
   }
 }
 
@@ -225,6 +262,11 @@ static void network_conv_cases(lg_isa isa, lg_threadpool *pool) {
       {2, 33, 17, 1, 10, 11, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true, relu6},
       {1, 16, 16, 1, 6, 6, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, false, none},
       {1, 64, 40, 1, 17, 5, 3, 3, 1, 1, 1, 1, 2, 0, 1, 2, true, relu},
+      {1, 16, 24, 1, 56, 56, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true, relu, true},
+      {1, 16, 16, 1, 35, 35, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, false, relu},
+      {1, 16, 16, 1, 10, 130, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true, none, true},
+      {1, 20, 16, 1, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true, {LG_ACT_HARD_SWISH, 0, 0}, true},
+      {1, 40, 20, 1, 7, 7, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, true, relu, true},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
     check_conv(&cases[i], isa, pool, true);
@@ -433,6 +475,8 @@ int main(void) {
     network_conv_cases(isa, pool);
     random_conv_cases(isa, NULL, 150);
     random_conv_cases(isa, pool, 100);
+    winograd_cases(isa, NULL, 30);
+    winograd_cases(isa, pool, 20);
     gemm_cases(isa, NULL);
     gemm_cases(isa, pool);
     pool_cases(isa, NULL);
