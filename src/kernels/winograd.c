@@ -37,10 +37,12 @@ bool lg_winograd_pack(const lg_gemm_kernel *kern, int64_t m, int64_t c, const fl
       for (int r = 0; r < 4; r++) { /* (G g) G^T */
         float a0 = t[r][0], a1 = t[r][1], a2 = t[r][2];
         float v[4] = {a0, 0.5f * (a0 + a1 + a2), 0.5f * (a0 - a1 + a2), a2};
-        for (int k = 0; k < 4; k++) u[(size_t)(r * 4 + k) * (size_t)(m * c) + (size_t)(i * c + j)] = v[k];
+        for (int k = 0; k < 4; k++)
+          u[(size_t)(r * 4 + k) * (size_t)(m * c) + (size_t)(i * c + j)] = v[k];
       }
     }
-  for (int xi = 0; xi < 16; xi++) lg_gemm_pack_a(kern, m, c, u + (size_t)xi * (size_t)(m * c), c, 1, packed + xi * one);
+  for (int xi = 0; xi < 16; xi++)
+    lg_gemm_pack_a(kern, m, c, u + (size_t)xi * (size_t)(m * c), c, 1, packed + xi * one);
   free(u);
   return true;
 }
@@ -70,126 +72,125 @@ typedef struct wino_ctx {
  * partially), and reads past M's end land in the workspace's slack. */
 enum { WINO_SCRATCH = 8192 };
 
-#define DEFINE_WINO(SUFFIX, ATTR)                                                                \
-  /* V[xi][ch][tile] = (B^T d B)[xi] for the channels [begin, end). */                          \
-  ATTR static void input_transform_##SUFFIX(void *ctx, int64_t begin, int64_t end) {            \
-    const wino_ctx *c = ctx;                                                                     \
-    const lg_winograd_args *a = c->a;                                                            \
-    int64_t wq = c->tw + 1, stride = a->c * c->t;                                                \
-    int64_t band = (WINO_SCRATCH / 4 - LG_PLANE_SLACK) / wq - 1;                                 \
-    if (band > c->th) band = c->th;                                                              \
-    int64_t pf = (band + 1) * wq + LG_PLANE_SLACK;                                               \
-    float scratch[WINO_SCRATCH] __attribute__((aligned(64)));                                   \
-    for (int64_t ch = begin; ch < end; ch++) {                                                   \
-      const float *x = a->x + ch * a->h * a->w;                                                  \
-      float *dst0 = c->v + ch * c->t;                                                            \
-      for (int64_t ty0 = 0; ty0 < c->th; ty0 += band) {                                          \
-        int64_t rows = c->th - ty0 < band ? c->th - ty0 : band;                                  \
-        for (int py = 0; py < 2; py++)                                                           \
-          lg_plane_fill(x, a->h, a->w, 2, py, ty0, rows + 1, wq, a->pad_t, a->pad_l, 0.0f,       \
-                        scratch + 2 * py * pf, scratch + (2 * py + 1) * pf);                     \
-        for (int64_t i = 0; i < rows; i++) {                                                     \
-          int64_t ty = ty0 + i;                                                                  \
-          for (int64_t tx = 0; tx < c->tw; tx += LG_PLANE_VEC) {                                 \
-            lg_pvec d[4][4], t[4][4];                                                            \
-            for (int r = 0; r < 4; r++)                                                          \
-              for (int k = 0; k < 4; k++)                                                        \
-                memcpy(&d[r][k],                                                                 \
-                       scratch + ((r % 2) * 2 + k % 2) * pf + (i + r / 2) * wq + tx + k / 2,    \
-                       sizeof(lg_pvec));                                                         \
-            for (int k = 0; k < 4; k++) {                                                        \
-              t[0][k] = d[0][k] - d[2][k];                                                       \
-              t[1][k] = d[1][k] + d[2][k];                                                       \
-              t[2][k] = d[2][k] - d[1][k];                                                       \
-              t[3][k] = d[1][k] - d[3][k];                                                       \
-            }                                                                                    \
-            lg_pvec o[16];                                                                       \
-            for (int r = 0; r < 4; r++) {                                                        \
-              o[r * 4 + 0] = t[r][0] - t[r][2];                                                  \
-              o[r * 4 + 1] = t[r][1] + t[r][2];                                                  \
-              o[r * 4 + 2] = t[r][2] - t[r][1];                                                  \
-              o[r * 4 + 3] = t[r][1] - t[r][3];                                                  \
-            }                                                                                    \
-            float *dst = dst0 + ty * c->tw + tx;                                                 \
-            int64_t n = c->tw - tx;                                                              \
-            if (ty * c->tw + tx + LG_PLANE_VEC <= c->t) {                                      \
-              for (int xi = 0; xi < 16; xi++)                                                    \
-                memcpy(dst + xi * stride, &o[xi], sizeof(lg_pvec));                              \
-            } else {                                                                             \
-              for (int xi = 0; xi < 16; xi++)                                                    \
-                for (int64_t j = 0; j < n; j++) dst[xi * stride + j] = o[xi][j];                 \
-            }                                                                                    \
-          }                                                                                      \
-        }                                                                                        \
-      }                                                                                          \
-    }                                                                                            \
-  }                                                                                              \
-                                                                                                 \
-  /* Y = A^T M A (+ bias, + residual, then the activation) for the output                       \
-   * channels [begin, end). */                                                                   \
-  ATTR static void output_transform_##SUFFIX(void *ctx, int64_t begin, int64_t end) {           \
-    const wino_ctx *c = ctx;                                                                     \
-    const lg_winograd_args *a = c->a;                                                            \
-    int64_t stride = a->m * c->t, ow = a->ow, width = 2 * c->tw + 2 * LG_PLANE_VEC;              \
-    const lg_act *act = a->act;                                                                  \
-    bool simple = act->kind == LG_ACT_NONE || act->kind == LG_ACT_RELU ||                        \
-                  act->kind == LG_ACT_CLIP;                                                      \
-    float amin = act->kind == LG_ACT_RELU ? 0.0f                                                 \
-                 : act->kind == LG_ACT_CLIP ? act->alpha                                         \
-                                            : -__builtin_inff();                                 \
-    float amax = act->kind == LG_ACT_CLIP ? act->beta : __builtin_inff();                        \
-    lg_pvec lo = (lg_pvec){0} + amin, hi = (lg_pvec){0} + amax;                                  \
-    float rowbuf[2 * WINO_SCRATCH / 4] __attribute__((aligned(64)));                            \
-    lg_pivec even_idx = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};                \
-    lg_pivec odd_idx = {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};           \
-    for (int64_t oc = begin; oc < end; oc++) {                                                   \
-      float *y = a->y + oc * a->oh * ow;                                                         \
-      const float *res = a->residual ? a->residual + oc * a->oh * ow : NULL;                     \
-      lg_pvec bias = (lg_pvec){0} + (a->bias ? a->bias[oc] : 0.0f);                              \
-      const float *m0 = c->mm + oc * c->t;                                                       \
-      for (int64_t ty = 0; ty < c->th; ty++) {                                                   \
-        for (int64_t tx = 0; tx < c->tw; tx += LG_PLANE_VEC) {                                   \
-          lg_pvec m[16], s0[4], s1[4];                                                           \
-          for (int xi = 0; xi < 16; xi++)                                                        \
-            memcpy(&m[xi], m0 + xi * stride + ty * c->tw + tx, sizeof(lg_pvec));                \
-          for (int k = 0; k < 4; k++) {                                                          \
-            s0[k] = m[k] + m[4 + k] + m[8 + k];                                                  \
-            s1[k] = m[4 + k] - m[8 + k] - m[12 + k];                                             \
-          }                                                                                      \
-          lg_pvec o00 = s0[0] + s0[1] + s0[2] + bias, o01 = s0[1] - s0[2] - s0[3] + bias;        \
-          lg_pvec o10 = s1[0] + s1[1] + s1[2] + bias, o11 = s1[1] - s1[2] - s1[3] + bias;        \
-          lg_pvec r0a = __builtin_shuffle(o00, o01, even_idx);                                   \
-          lg_pvec r0b = __builtin_shuffle(o00, o01, odd_idx);                                    \
-          lg_pvec r1a = __builtin_shuffle(o10, o11, even_idx);                                   \
-          lg_pvec r1b = __builtin_shuffle(o10, o11, odd_idx);                                    \
-          memcpy(rowbuf + 2 * tx, &r0a, sizeof r0a);                                             \
-          memcpy(rowbuf + 2 * tx + LG_PLANE_VEC, &r0b, sizeof r0b);                              \
-          memcpy(rowbuf + width + 2 * tx, &r1a, sizeof r1a);                                     \
-          memcpy(rowbuf + width + 2 * tx + LG_PLANE_VEC, &r1b, sizeof r1b);                      \
-        }                                                                                        \
-        for (int r = 0; r < 2 && 2 * ty + r < a->oh; r++) {                                      \
-          float *yr = y + (2 * ty + r) * ow, *src = rowbuf + r * width;                          \
-          if (res) {                                                                             \
-            const float *rr = res + (2 * ty + r) * ow;                                           \
-            for (int64_t j = 0; j < ow; j++) src[j] += rr[j];                                    \
-          }                                                                                      \
-          int64_t j = 0;                                                                         \
-          for (; j + LG_PLANE_VEC <= ow; j += LG_PLANE_VEC) {                                    \
-            lg_pvec v;                                                                           \
-            memcpy(&v, src + j, sizeof v);                                                       \
-            lg_pivec below = v < lo, above = v > hi;                                             \
-            lg_pivec bits = (below & (lg_pivec)lo) | (~below & (lg_pivec)v);                     \
-            bits = (above & (lg_pivec)hi) | (~above & bits);                                     \
-            memcpy(yr + j, &bits, sizeof bits);                                                  \
-          }                                                                                      \
-          for (; j < ow; j++) {                                                                  \
-            float v = src[j] < amin ? amin : src[j];                                             \
-            yr[j] = v > amax ? amax : v;                                                         \
-          }                                                                                      \
-          if (!simple) lg_act_apply(act, yr, ow);                                                \
-        }                                                                                        \
-      }                                                                                          \
-    }                                                                                            \
+#define DEFINE_WINO(SUFFIX, ATTR)                                                                 \
+  /* V[xi][ch][tile] = (B^T d B)[xi] for the channels [begin, end). */                            \
+  ATTR static void input_transform_##SUFFIX(void *ctx, int64_t begin, int64_t end) {              \
+    const wino_ctx *c = ctx;                                                                      \
+    const lg_winograd_args *a = c->a;                                                             \
+    int64_t wq = c->tw + 1, stride = a->c * c->t;                                                 \
+    int64_t band = (WINO_SCRATCH / 4 - LG_PLANE_SLACK) / wq - 1;                                  \
+    if (band > c->th) band = c->th;                                                               \
+    int64_t pf = (band + 1) * wq + LG_PLANE_SLACK;                                                \
+    float scratch[WINO_SCRATCH] __attribute__((aligned(64)));                                     \
+    for (int64_t ch = begin; ch < end; ch++) {                                                    \
+      const float *x = a->x + ch * a->h * a->w;                                                   \
+      float *dst0 = c->v + ch * c->t;                                                             \
+      for (int64_t ty0 = 0; ty0 < c->th; ty0 += band) {                                           \
+        int64_t rows = c->th - ty0 < band ? c->th - ty0 : band;                                   \
+        for (int py = 0; py < 2; py++)                                                            \
+          lg_plane_fill(x, a->h, a->w, 2, py, ty0, rows + 1, wq, a->pad_t, a->pad_l, 0.0f,        \
+                        scratch + 2 * py * pf, scratch + (2 * py + 1) * pf);                      \
+        for (int64_t i = 0; i < rows; i++) {                                                      \
+          int64_t ty = ty0 + i;                                                                   \
+          for (int64_t tx = 0; tx < c->tw; tx += LG_PLANE_VEC) {                                  \
+            lg_pvec d[4][4], t[4][4];                                                             \
+            for (int r = 0; r < 4; r++)                                                           \
+              for (int k = 0; k < 4; k++)                                                         \
+                memcpy(&d[r][k],                                                                  \
+                       scratch + ((r % 2) * 2 + k % 2) * pf + (i + r / 2) * wq + tx + k / 2,      \
+                       sizeof(lg_pvec));                                                          \
+            for (int k = 0; k < 4; k++) {                                                         \
+              t[0][k] = d[0][k] - d[2][k];                                                        \
+              t[1][k] = d[1][k] + d[2][k];                                                        \
+              t[2][k] = d[2][k] - d[1][k];                                                        \
+              t[3][k] = d[1][k] - d[3][k];                                                        \
+            }                                                                                     \
+            lg_pvec o[16];                                                                        \
+            for (int r = 0; r < 4; r++) {                                                         \
+              o[r * 4 + 0] = t[r][0] - t[r][2];                                                   \
+              o[r * 4 + 1] = t[r][1] + t[r][2];                                                   \
+              o[r * 4 + 2] = t[r][2] - t[r][1];                                                   \
+              o[r * 4 + 3] = t[r][1] - t[r][3];                                                   \
+            }                                                                                     \
+            float *dst = dst0 + ty * c->tw + tx;                                                  \
+            int64_t n = c->tw - tx;                                                               \
+            if (ty * c->tw + tx + LG_PLANE_VEC <= c->t) {                                         \
+              for (int xi = 0; xi < 16; xi++) memcpy(dst + xi * stride, &o[xi], sizeof(lg_pvec)); \
+            } else {                                                                              \
+              for (int xi = 0; xi < 16; xi++)                                                     \
+                for (int64_t j = 0; j < n; j++) dst[xi * stride + j] = o[xi][j];                  \
+            }                                                                                     \
+          }                                                                                       \
+        }                                                                                         \
+      }                                                                                           \
+    }                                                                                             \
+  }                                                                                               \
+                                                                                                  \
+  /* Y = A^T M A (+ bias, + residual, then the activation) for the output                         \
+   * channels [begin, end). */                                                                    \
+  ATTR static void output_transform_##SUFFIX(void *ctx, int64_t begin, int64_t end) {             \
+    const wino_ctx *c = ctx;                                                                      \
+    const lg_winograd_args *a = c->a;                                                             \
+    int64_t stride = a->m * c->t, ow = a->ow, width = 2 * c->tw + 2 * LG_PLANE_VEC;               \
+    const lg_act *act = a->act;                                                                   \
+    bool simple =                                                                                 \
+        act->kind == LG_ACT_NONE || act->kind == LG_ACT_RELU || act->kind == LG_ACT_CLIP;         \
+    float amin = act->kind == LG_ACT_RELU   ? 0.0f                                                \
+                 : act->kind == LG_ACT_CLIP ? act->alpha                                          \
+                                            : -__builtin_inff();                                  \
+    float amax = act->kind == LG_ACT_CLIP ? act->beta : __builtin_inff();                         \
+    lg_pvec lo = (lg_pvec){0} + amin, hi = (lg_pvec){0} + amax;                                   \
+    float rowbuf[2 * WINO_SCRATCH / 4] __attribute__((aligned(64)));                              \
+    lg_pivec even_idx = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};                 \
+    lg_pivec odd_idx = {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};            \
+    for (int64_t oc = begin; oc < end; oc++) {                                                    \
+      float *y = a->y + oc * a->oh * ow;                                                          \
+      const float *res = a->residual ? a->residual + oc * a->oh * ow : NULL;                      \
+      lg_pvec bias = (lg_pvec){0} + (a->bias ? a->bias[oc] : 0.0f);                               \
+      const float *m0 = c->mm + oc * c->t;                                                        \
+      for (int64_t ty = 0; ty < c->th; ty++) {                                                    \
+        for (int64_t tx = 0; tx < c->tw; tx += LG_PLANE_VEC) {                                    \
+          lg_pvec m[16], s0[4], s1[4];                                                            \
+          for (int xi = 0; xi < 16; xi++)                                                         \
+            memcpy(&m[xi], m0 + xi * stride + ty * c->tw + tx, sizeof(lg_pvec));                  \
+          for (int k = 0; k < 4; k++) {                                                           \
+            s0[k] = m[k] + m[4 + k] + m[8 + k];                                                   \
+            s1[k] = m[4 + k] - m[8 + k] - m[12 + k];                                              \
+          }                                                                                       \
+          lg_pvec o00 = s0[0] + s0[1] + s0[2] + bias, o01 = s0[1] - s0[2] - s0[3] + bias;         \
+          lg_pvec o10 = s1[0] + s1[1] + s1[2] + bias, o11 = s1[1] - s1[2] - s1[3] + bias;         \
+          lg_pvec r0a = __builtin_shuffle(o00, o01, even_idx);                                    \
+          lg_pvec r0b = __builtin_shuffle(o00, o01, odd_idx);                                     \
+          lg_pvec r1a = __builtin_shuffle(o10, o11, even_idx);                                    \
+          lg_pvec r1b = __builtin_shuffle(o10, o11, odd_idx);                                     \
+          memcpy(rowbuf + 2 * tx, &r0a, sizeof r0a);                                              \
+          memcpy(rowbuf + 2 * tx + LG_PLANE_VEC, &r0b, sizeof r0b);                               \
+          memcpy(rowbuf + width + 2 * tx, &r1a, sizeof r1a);                                      \
+          memcpy(rowbuf + width + 2 * tx + LG_PLANE_VEC, &r1b, sizeof r1b);                       \
+        }                                                                                         \
+        for (int r = 0; r < 2 && 2 * ty + r < a->oh; r++) {                                       \
+          float *yr = y + (2 * ty + r) * ow, *src = rowbuf + r * width;                           \
+          if (res) {                                                                              \
+            const float *rr = res + (2 * ty + r) * ow;                                            \
+            for (int64_t j = 0; j < ow; j++) src[j] += rr[j];                                     \
+          }                                                                                       \
+          int64_t j = 0;                                                                          \
+          for (; j + LG_PLANE_VEC <= ow; j += LG_PLANE_VEC) {                                     \
+            lg_pvec v;                                                                            \
+            memcpy(&v, src + j, sizeof v);                                                        \
+            lg_pivec below = v<lo, above = v> hi;                                                 \
+            lg_pivec bits = (below & (lg_pivec)lo) | (~below & (lg_pivec)v);                      \
+            bits = (above & (lg_pivec)hi) | (~above & bits);                                      \
+            memcpy(yr + j, &bits, sizeof bits);                                                   \
+          }                                                                                       \
+          for (; j < ow; j++) {                                                                   \
+            float v = src[j] < amin ? amin : src[j];                                              \
+            yr[j] = v > amax ? amax : v;                                                          \
+          }                                                                                       \
+          if (!simple) lg_act_apply(act, yr, ow);                                                 \
+        }                                                                                         \
+      }                                                                                           \
+    }                                                                                             \
   }
 
 DEFINE_WINO(generic, )
@@ -223,9 +224,15 @@ void lg_winograd_run(const lg_winograd_args *a, lg_threadpool *pool) {
   lg_parallel_for(pool, a->c, in_fn, &c);
   size_t one = lg_gemm_packed_a_floats(a->kern, a->m, a->c);
   for (int xi = 0; xi < 16; xi++) {
-    lg_gemm_desc d = {.kern = a->kern, .m = a->m, .n = c.t, .k = a->c,
-                      .a_packed = a->packed + xi * one, .b = c.v + xi * a->c * c.t, .ldb = c.t,
-                      .c = c.mm + xi * a->m * c.t, .ldc = c.t};
+    lg_gemm_desc d = {.kern = a->kern,
+                      .m = a->m,
+                      .n = c.t,
+                      .k = a->c,
+                      .a_packed = a->packed + xi * one,
+                      .b = c.v + xi * a->c * c.t,
+                      .ldb = c.t,
+                      .c = c.mm + xi * a->m * c.t,
+                      .ldc = c.t};
     lg_gemm(&d, pool);
   }
   lg_parallel_for(pool, a->m, out_fn, &c);

@@ -53,8 +53,8 @@ static void window_clear(lg_window *w, int n) {
   }
 }
 
-lg_status lg_window_init(const lg_node *node, int n, const int64_t *in_dims,
-                         const int64_t *kernel, bool ceil_mode, lg_window *w) {
+lg_status lg_window_init(const lg_node *node, int n, const int64_t *in_dims, const int64_t *kernel,
+                         bool ceil_mode, lg_window *w) {
   if (n < 1 || n > 3)
     return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': %d spatial dimensions (1 to 3 supported)",
                     node->op_type, node->name, n);
@@ -167,8 +167,10 @@ static lg_status conv_analyze(const lg_node *node, lg_tensor *const *in, conv_sh
   int nk = lg_attr_ints(node, "kernel_shape", &kernel_attr);
   if (nk >= 0) {
     if (nk != n)
-      return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': kernel_shape has %d values, "
-                      "expected %d", node->op_type, node->name, nk, n);
+      return lg_error(LEDGE_ERR_INVALID_ARGUMENT,
+                      "%s node '%s': kernel_shape has %d values, "
+                      "expected %d",
+                      node->op_type, node->name, nk, n);
     for (int i = 0; i < n; i++)
       if (kernel_attr[i] != wt->dims[2 + i])
         return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': kernel_shape does not match W's shape",
@@ -230,8 +232,7 @@ static const char *const conv_kernel_names[CONV_ALGO_COUNT][LG_ISA_COUNT] = {
 
 /* Only 1-D and 2-D windows (the depth slot neutral) take the fast paths. */
 static bool window_is_2d(const lg_window *w) {
-  return w->in[0] == 1 && w->out[0] == 1 && w->kernel[0] == 1 && !w->pad_begin[0] &&
-         !w->pad_end[0];
+  return w->in[0] == 1 && w->out[0] == 1 && w->kernel[0] == 1 && !w->pad_begin[0] && !w->pad_end[0];
 }
 
 static lg_status conv_plan_fast(lg_node *node, lg_tensor *const *in, const conv_shape *s) {
@@ -247,9 +248,12 @@ static lg_status conv_plan_fast(lg_node *node, lg_tensor *const *in, const conv_
       w->stride[1] == w->stride[2] && w->dilation[1] == 1 && w->dilation[2] == 1 &&
       (dw = lg_depthwise_kernel(isa, (int)w->kernel[2], (int)w->stride[2])))
     algo = CONV_DEPTHWISE;
+  /* Winograd from 10x10 outputs up: below that (resnet's 7x7 stage) its 16
+   * GEMMs have too few tiles to amortize streaming the 16/9 larger
+   * transformed weights, and im2col GEMM measured faster. */
   else if (s->group == 1 && w->kernel[1] == 3 && w->kernel[2] == 3 && w->stride[1] == 1 &&
            w->stride[2] == 1 && w->dilation[1] == 1 && w->dilation[2] == 1 &&
-           s->in_channels >= 16 && s->out_channels >= 16 && window_out_count(w) >= 16 &&
+           s->in_channels >= 16 && s->out_channels >= 16 && window_out_count(w) >= 100 &&
            lg_winograd_fits(w->out[1], w->out[2]))
     algo = CONV_WINOGRAD;
   else if (!s->direct && in_per_group >= 1)
@@ -264,8 +268,9 @@ static lg_status conv_plan_fast(lg_node *node, lg_tensor *const *in, const conv_
                             : lg_gemm_packed_a_floats(kern, out_per_group, rows);
   size_t bytes = sizeof(conv_fast) + LG_ALIGNMENT + group_floats * (size_t)s->group * sizeof(float);
   conv_fast *f = malloc(bytes);
-  if (!f) return lg_error(LEDGE_ERR_NO_MEMORY, "%s node '%s': out of memory for packed weights",
-                          node->op_type, node->name);
+  if (!f)
+    return lg_error(LEDGE_ERR_NO_MEMORY, "%s node '%s': out of memory for packed weights",
+                    node->op_type, node->name);
   f->algo = algo;
   f->kern = kern;
   f->dw = dw;
@@ -297,8 +302,7 @@ typedef struct im2col_pack_ctx {
   int64_t n;      /* output pixels */
 } im2col_pack_ctx;
 
-static void im2col_pack(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int nr,
-                        float *panel) {
+static void im2col_pack(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int nr, float *panel) {
   const im2col_pack_ctx *c = ctx;
   const lg_window *w = c->w;
   int64_t out_w = w->out[2], kh_n = w->kernel[1], kw_n = w->kernel[2];
@@ -377,14 +381,23 @@ static void conv_run_fast(const lg_node *node, const conv_fast *f, const conv_sh
   }
   if (f->algo == CONV_WINOGRAD) {
     for (int64_t image = 0; image < s->batch; image++) {
-      lg_winograd_args a = {.kern = f->kern, .packed = f->packed, .c = s->in_channels,
-                            .h = w->in[1], .w = w->in[2], .pad_t = w->pad_begin[1],
-                            .pad_l = w->pad_begin[2], .m = s->out_channels, .oh = w->out[1],
-                            .ow = w->out[2], .x = x + image * s->in_channels * in_count,
-                            .y = y + image * s->out_channels * out_count, .bias = bias,
-                            .residual = residual ? residual + image * s->out_channels * out_count
-                                                 : NULL,
-                            .act = act, .workspace = exec->workspace};
+      lg_winograd_args a = {
+          .kern = f->kern,
+          .packed = f->packed,
+          .c = s->in_channels,
+          .h = w->in[1],
+          .w = w->in[2],
+          .pad_t = w->pad_begin[1],
+          .pad_l = w->pad_begin[2],
+          .m = s->out_channels,
+          .oh = w->out[1],
+          .ow = w->out[2],
+          .x = x + image * s->in_channels * in_count,
+          .y = y + image * s->out_channels * out_count,
+          .bias = bias,
+          .residual = residual ? residual + image * s->out_channels * out_count : NULL,
+          .act = act,
+          .workspace = exec->workspace};
       lg_winograd_run(&a, exec->pool);
     }
     return;
@@ -395,10 +408,14 @@ static void conv_run_fast(const lg_node *node, const conv_fast *f, const conv_sh
     for (int64_t g = 0; g < s->group; g++) {
       const float *xg = x + (image * s->in_channels + g * in_per_group) * in_count;
       im2col_pack_ctx pc = {w, xg, out_count};
-      lg_gemm_desc d = {.kern = f->kern, .m = out_per_group, .n = out_count, .k = rows,
+      lg_gemm_desc d = {.kern = f->kern,
+                        .m = out_per_group,
+                        .n = out_count,
+                        .k = rows,
                         .a_packed = f->packed + (size_t)g * f->group_stride,
                         .c = y + (image * s->out_channels + g * out_per_group) * out_count,
-                        .ldc = out_count, .bias = bias ? bias + g * out_per_group : NULL,
+                        .ldc = out_count,
+                        .bias = bias ? bias + g * out_per_group : NULL,
                         .act = *act};
       if (residual) {
         d.residual = residual + (image * s->out_channels + g * out_per_group) * out_count;
@@ -418,7 +435,8 @@ static void conv_run_fast(const lg_node *node, const conv_fast *f, const conv_sh
 static lg_status conv_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
   LG_TRY(lg_check_io(node, out, 2, node->fused_add ? 4 : 3));
   if (node->fused_add && (node->n_in != 4 || !in[3] || in[3]->dtype != LEDGE_FLOAT32))
-    return lg_error(LEDGE_ERR_INTERNAL, "%s node '%s': fused residual input is missing", node->op_type, node->name);
+    return lg_error(LEDGE_ERR_INTERNAL, "%s node '%s': fused residual input is missing",
+                    node->op_type, node->name);
   LG_TRY(lg_check_float(node, in[0], 0));
   LG_TRY(lg_check_float(node, in[1], 1));
   if (node->n_in > 2 && in[2]) LG_TRY(lg_check_float(node, in[2], 2));
@@ -433,7 +451,8 @@ static lg_status conv_infer(lg_node *node, lg_tensor *const *in, lg_tensor *cons
   out[0]->dtype = LEDGE_FLOAT32;
   lg_tensor_set_shape(out[0], 2 + n, dims);
   if (node->fused_add && !lg_shape_equal(in[3]->rank, in[3]->dims, 2 + n, dims))
-    return lg_error(LEDGE_ERR_INTERNAL, "%s node '%s': fused residual has the wrong shape", node->op_type, node->name);
+    return lg_error(LEDGE_ERR_INTERNAL, "%s node '%s': fused residual has the wrong shape",
+                    node->op_type, node->name);
   int64_t rows = s.in_channels / s.group * window_kernel_count(&s.w);
   int64_t cols = window_out_count(&s.w);
   if (rows > ((int64_t)1 << 40) / (cols ? cols : 1))
@@ -586,11 +605,17 @@ static lg_status conv_run(const lg_node *node, lg_tensor *const *in, lg_tensor *
           lg_parallel_for(pool, rows, im2col_rows, &c);
           cols = exec->workspace;
         }
-        lg_sgemm_args args = {.m = out_per_group, .n = out_count, .k = rows,
-                              .a = wt + g * out_per_group * rows, .a_row_stride = rows,
-                              .a_col_stride = 1, .b = cols, .ldb = out_count,
+        lg_sgemm_args args = {.m = out_per_group,
+                              .n = out_count,
+                              .k = rows,
+                              .a = wt + g * out_per_group * rows,
+                              .a_row_stride = rows,
+                              .a_col_stride = 1,
+                              .b = cols,
+                              .ldb = out_count,
                               .c = y + (image * s.out_channels + g * out_per_group) * out_count,
-                              .ldc = out_count, .alpha = 1.0f};
+                              .ldc = out_count,
+                              .alpha = 1.0f};
         lg_sgemm(&args, exec->pool);
       }
   }
@@ -701,8 +726,8 @@ static lg_status deconv_analyze(const lg_node *node, lg_tensor *const *in, decon
       w->pad_end[sl] = pads[n + i];
       w->out[sl] = full - pads[i] - pads[n + i];
       if (w->out[sl] < 0)
-        return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': pads exceed the output size",
-                        node->op_type, node->name);
+        return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': pads exceed the output size", node->op_type,
+                        node->name);
     }
   }
   s->has_bias = b != NULL;
@@ -733,8 +758,8 @@ static lg_status deconv_infer(lg_node *node, lg_tensor *const *in, lg_tensor *co
     return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': convolution too large", node->op_type,
                     node->name);
   node->workspace = (size_t)(rows * cols) * sizeof(float);
-  node->macs = s.batch * s.in_channels * cols * (s.out_channels / s.group) *
-               window_kernel_count(&s.w);
+  node->macs =
+      s.batch * s.in_channels * cols * (s.out_channels / s.group) * window_kernel_count(&s.w);
   return LEDGE_OK;
 }
 
@@ -796,11 +821,17 @@ static lg_status deconv_run(const lg_node *node, lg_tensor *const *in, lg_tensor
     for (int64_t g = 0; g < s.group; g++) {
       memset(cols, 0, (size_t)(rows * in_count) * sizeof(float));
       /* W's group slice is [C/g, rows]; the product needs its transpose. */
-      lg_sgemm_args args = {.m = rows, .n = in_count, .k = in_per_group,
-                            .a = wt + g * in_per_group * rows, .a_row_stride = 1,
+      lg_sgemm_args args = {.m = rows,
+                            .n = in_count,
+                            .k = in_per_group,
+                            .a = wt + g * in_per_group * rows,
+                            .a_row_stride = 1,
                             .a_col_stride = rows,
                             .b = x + (image * s.in_channels + g * in_per_group) * in_count,
-                            .ldb = in_count, .c = cols, .ldc = in_count, .alpha = 1.0f};
+                            .ldb = in_count,
+                            .c = cols,
+                            .ldc = in_count,
+                            .alpha = 1.0f};
       lg_sgemm(&args, exec->pool);
       col2im_ctx c = {w, cols, y + (image * s.out_channels + g * out_per_group) * out_count};
       lg_parallel_for(exec->pool, out_per_group, col2im_channels, &c);

@@ -144,8 +144,8 @@ static void check_conv(const conv_case *cc, lg_isa isa, lg_threadpool *pool, boo
             "bias %d act %d residual %d: element %lld ref %g got %g\n",
             lg_isa_name(isa), kernel, pool ? "2-thread" : "no", cc->n, cc->c, cc->m, cc->group,
             cc->h, cc->w, cc->kh, cc->kw, cc->sh, cc->sw, cc->dh, cc->dw, cc->pt, cc->pl, cc->pb,
-            cc->pr, cc->bias, (int)cc->act.kind, cc->residual, (long long)bad, bad >= 0 ? ref[bad] : 0,
-            bad >= 0 ? got[bad] : 0);
+            cc->pr, cc->bias, (int)cc->act.kind, cc->residual, (long long)bad,
+            bad >= 0 ? ref[bad] : 0, bad >= 0 ? got[bad] : 0);
   free(x);
   free(wt);
   free(b);
