@@ -49,6 +49,7 @@ int cmd_convert(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_detect(int argc, char **argv);
 int cmd_interpret(int argc, char **argv);
+int cmd_pipeline(int argc, char **argv);
 int cmd_fleet(int argc, char **argv);
 
 #endif
