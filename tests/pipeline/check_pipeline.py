@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""ledge pipeline run, end to end on a real clip (opencv-doc's Megamind.avi).
+
+  replay  recorded probabilities over the clip: state events, one
+          long-distraction alert with its annotated JPEG, the trip summary,
+          the same events received from a real Mosquitto broker, bad
+          configurations refused with one line
+  cues    cue mode with the pretrained face/mesh/iris, hands, pose and object
+          models: calibration, then a driver seen and judged; per-stage figures
+  status  the live status page in headless Chromium (check_status_page.js)
+
+usage: check_pipeline.py LEDGE WORKDIR {replay|cues|status}
+"""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+LEDGE, WORK, WHAT = sys.argv[1], sys.argv[2], sys.argv[3]
+HERE = os.path.dirname(os.path.abspath(__file__))
+CLIP = "/usr/share/doc/opencv-doc/examples/data/Megamind.avi"
+STATES = ["normal", "texting", "looking-away", "on-phone"]
+failures = []
+
+
+def check(name, cond, detail=""):
+    print(("ok   " if cond else "FAIL ") + name + ("" if cond else f": {detail}"))
+    if not cond:
+        failures.append(name)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def write(path, obj):
+    with open(path, "w") as f:
+        if isinstance(obj, list):
+            f.write("".join(json.dumps(x) + "\n" for x in obj))
+        else:
+            json.dump(obj, f)
+    return path
+
+
+def replay_frames():
+    """Looking away from 6 s to 11 s of the 11.2 s clip, normal before."""
+    out, t = [], 0.0
+    while t < 12:
+        st = "looking-away" if 6 <= t < 11 else "normal"
+        p = {s: 0.05 for s in STATES}
+        p[st] = 0.85
+        out.append({"t": round(t, 3), "probs": p})
+        t += 0.1
+    return out
+
+
+def events_of(path):
+    with open(path) as f:
+        return [json.loads(l) for l in f if l.strip()]
+
+
+def run(*args, timeout=600, expect=0):
+    p = subprocess.run([LEDGE, "pipeline", "run", *args], capture_output=True, text=True, timeout=timeout)
+    if p.returncode != expect:
+        raise SystemExit(f"FAIL exit {p.returncode} (wanted {expect}): {p.stderr.strip()}")
+    return p
+
+
+shutil.rmtree(WORK, ignore_errors=True)
+os.makedirs(WORK)
+
+if WHAT == "replay":
+    rp = write(f"{WORK}/replay.jsonl", replay_frames())
+    port = free_port()
+    broker = subprocess.Popen(["/usr/sbin/mosquitto", "-p", str(port)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(50):
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        sub = subprocess.Popen(["mosquitto_sub", "-p", str(port), "-t", "ledge/car-9/events", "-q", "1",
+                                "-C", "4", "-W", "120"], stdout=subprocess.PIPE, text=True)
+        time.sleep(0.5)
+        cfg = write(f"{WORK}/replay.json", {
+            "perception": "replay", "replay": rp, "device": "car-9", "version": "replay-1",
+            "source": {"input": CLIP},
+            "sinks": {"events": f"{WORK}/events.jsonl", "alerts_dir": f"{WORK}/alerts",
+                      "mqtt": {"url": f"mqtt://127.0.0.1:{port}"}}})
+        p = run(cfg, "--json")
+        stats = json.loads(p.stdout)
+        got, _ = sub.communicate(timeout=120)
+    finally:
+        broker.terminate()
+        broker.wait()
+    ev = events_of(f"{WORK}/events.jsonl")
+    states = [e["state"] for e in ev if e["type"] == "state"]
+    alerts = [e for e in ev if e["type"] == "alert"]
+    summary = [e for e in ev if e["type"] == "summary"]
+    check("all 270 frames read, 10 per second perceived", stats["frames"] == 270 and 105 <= stats["perceived"] <= 118, stats)
+    check("states normal then looking-away", states == ["normal", "looking-away"], states)
+    check("one long-distraction alert at ~9.2 s", len(alerts) == 1 and alerts[0]["rule"] == "long-distraction"
+          and 8.9 <= alerts[0]["t"] <= 9.6 and abs(alerts[0]["start"] - 6.0) < 0.4, alerts)
+    if alerts:
+        img = alerts[0]["image"]
+        check("alert frame written", os.path.isfile(img), img)
+        r = subprocess.run(["/usr/bin/python3", "-c", f"from PIL import Image; im=Image.open('{img}'); print(im.format, *im.size)"],
+                           capture_output=True, text=True)
+        check("alert frame is a 720x528 JPEG", r.stdout.split() == ["JPEG", "720", "528"], r.stdout + r.stderr)
+    check("summary", len(summary) == 1 and summary[0]["alerts"]["long-distraction"] == 1 and
+          abs(summary[0]["seconds_in_state"]["looking-away"] - 4.6) < 0.7, summary)
+    if summary and alerts:
+        s = summary[0]
+        check("bytes: the alert frame, not a stream", s["bytes_sent"] >= os.path.getsize(alerts[0]["image"]) and
+              s["bytes_sent"] < s["streaming_bytes"] / 10 and
+              abs(s["streaming_bytes"] - 1500 * 1000 / 8 * s["seconds"]) < 1000, s)
+    mq = [json.loads(l) for l in got.splitlines() if l.strip()]
+    check("the same events through Mosquitto", mq == ev, (mq, ev))
+    # Bad configurations: one line, exit 1.
+    for bad, words in [({"sources": {}}, "unknown member 'sources'"),
+                       ({"perception": "dreams"}, "\"perception\" must be"),
+                       ({"perception": "replay", "replay": "/nonexistent.jsonl", "source": {"input": CLIP}}, "cannot open replay"),
+                       ({"perception": "replay", "replay": rp, "source": {"input": "/nonexistent.avi"}}, "nonexistent"),
+                       ({"perception": "replay", "replay": rp}, "no source")]:
+        p = run(write(f"{WORK}/bad.json", bad), expect=1)
+        lines = p.stderr.strip().splitlines()
+        check(f"refused: {words}", len(lines) == 1 and words in lines[0], p.stderr)
+
+elif WHAT == "cues":
+    cfg = write(f"{WORK}/cues.json", {
+        "perception": "cues", "device": "car-1", "source": {"input": CLIP, "max_frames": 60},
+        "schedule": {"mode": "fixed", "rate_hz": 0}, "cues": {"calibration_s": 1.0},
+        "sinks": {"events": f"{WORK}/events.jsonl"}})
+    p = run(cfg, "--json")
+    stats = json.loads(p.stdout)
+    ev = events_of(f"{WORK}/events.jsonl")
+    states = [e["state"] for e in ev if e["type"] == "state"]
+    summary = [e for e in ev if e["type"] == "summary"][0]
+    check("every frame perceived", stats["frames"] == 60 and stats["perceived"] == 60, stats)
+    check("a driver is seen and judged after calibration", "normal" in states and
+          summary["seconds_in_state"]["normal"] > 0.8, (states, summary))
+    check("calibration counts as unknown", summary["seconds_in_state"]["unknown"] >= 0.9, summary)
+    st = stats["stages_ms"]
+    check("per-stage figures", all(st[k] > 0 for k in ["face+mesh+iris", "hands", "pose", "objects"]), st)
+
+elif WHAT == "status":
+    rp = write(f"{WORK}/replay.jsonl", replay_frames())
+    port = free_port()
+    cfg = write(f"{WORK}/status.json", {
+        "perception": "replay", "replay": rp, "source": {"input": CLIP, "realtime": True},
+        "sinks": {"events": "", "status": {"port": port}}})
+    pl = subprocess.Popen([LEDGE, "pipeline", "run", cfg], stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        env = dict(os.environ, NODE_PATH=os.path.join(os.path.dirname(os.path.dirname(HERE)), "node_modules"))
+        r = subprocess.run(["node", f"{HERE}/check_status_page.js", f"http://127.0.0.1:{port}/", f"{WORK}/status.png"],
+                           capture_output=True, text=True, timeout=120, env=env)
+        print(r.stdout, end="")
+        check("status page in Chromium", r.returncode == 0, r.stderr)
+    finally:
+        pl.terminate()
+        _, err = pl.communicate(timeout=30)
+    check("pipeline stops cleanly on SIGTERM", pl.returncode == 0, err)
+
+if failures:
+    print(f"{len(failures)} check(s) failed")
+    sys.exit(1)
+print("all checks passed")
