@@ -49,6 +49,8 @@ static void help(FILE *f) {
       "subscription)\n"
       "  --mqtt-protocol 5|311  MQTT version (default 5)\n"
       "  --mqtt-format ledge|greengrass   reply payload shape (default ledge)\n"
+      "  --mqtt-journal FILE    keep each request on disk until its reply is acknowledged, so\n"
+      "                         a worker killed with SIGKILL answers them when it restarts\n"
       "  --json-log             log lines as JSON\n"
       "  --quiet                no log lines\n");
 }
@@ -174,6 +176,8 @@ int cmd_serve(int argc, char **argv) {
       if (strcmp(value, "5") && strcmp(value, "311"))
         return cli_fail("--mqtt-protocol is 5 or 311, not '%s'", value);
       cfg.mqtt_protocol = atoi(value);
+    } else if (cli_option(argc, argv, &i, "--mqtt-journal", &value)) {
+      cfg.mqtt_journal = value;
     } else if (cli_option(argc, argv, &i, "--mqtt-format", &value)) {
       if (strcmp(value, "ledge") && strcmp(value, "greengrass"))
         return cli_fail("--mqtt-format is ledge or greengrass, not '%s'", value);

@@ -532,12 +532,14 @@ int net_mqtt_start(const net_mqtt_config *cfg, net_mqtt **out, char *err, size_t
                                  cfg->session_expiry_s);
   snprintf(m->last_error, sizeof m->last_error, "not connected to %s:%d yet", m->url.host,
            m->url.port);
+  /* *out is set first: callbacks may run (and publish through it) at once */
+  *out = m;
   if (pthread_create(&m->thread, NULL, network_thread, m)) {
+    *out = NULL;
     set_err(err, err_size, "cannot start the MQTT thread");
     goto fail_quiet;
   }
   m->thread_started = true;
-  *out = m;
   return 0;
 fail_quiet:
   free_client(m);

@@ -142,8 +142,10 @@ void net_mqtt_config_init(net_mqtt_config *cfg);
 
 /* Validates the configuration, sets up TLS and starts the network thread,
  * which connects in the background (and keeps retrying). The strings in cfg
- * are copied. Returns 0, or -1 with a one-line reason (bad URL, unreadable
- * certificate, ...). Does not wait for the broker: see net_mqtt_wait_connected. */
+ * are copied. *out is set before the thread starts, so callbacks (which may
+ * run before this returns: a resumed session delivers at once) can use it. Returns 0, or -1 with a
+ * one-line reason (bad URL, unreadable certificate, ...). Does not wait for the broker: see
+ * net_mqtt_wait_connected. */
 int net_mqtt_start(const net_mqtt_config *cfg, net_mqtt **out, char *err, size_t err_size);
 
 /* Waits until the broker has accepted the connection (CONNACK success).

@@ -185,6 +185,29 @@ void serve_metrics_request(serve_metrics *m, int slot, int code, double seconds)
 void serve_metrics_batch(serve_metrics *m, int size);
 void serve_metrics_text(serve_server *s, sbuf *out);
 
+/* journal.c: the MQTT worker's durable request journal (--mqtt-journal). */
+typedef struct serve_journal serve_journal;
+typedef struct serve_journal_entry {
+  uint64_t seq;
+  char *topic, *response_topic, *content_type; /* response_topic, content_type may be NULL */
+  void *correlation;
+  size_t correlation_len;
+  void *payload;
+  size_t len;
+} serve_journal_entry;
+/* Opens (creating) the journal; requests a previous run left unanswered are
+ * kept for serve_journal_replay. Returns 0, or -1 with a reason. */
+int serve_journal_open(const char *path, serve_journal **out, char *err, size_t err_size);
+/* The pending entries (malloc'd array, ownership passes to the caller). */
+int serve_journal_replay(serve_journal *j, serve_journal_entry **entries);
+/* Appends a request and syncs it to disk; its seq, or 0 if it could not be written. */
+uint64_t serve_journal_add(serve_journal *j, const serve_journal_entry *e);
+/* The reply to seq has been acknowledged by the broker. */
+void serve_journal_done(serve_journal *j, uint64_t seq);
+long serve_journal_pending(serve_journal *j);
+void serve_journal_entry_free(serve_journal_entry *e);
+void serve_journal_close(serve_journal *j);
+
 /* http.c, mqtt.c */
 int serve_http_start(serve_server *s);
 void serve_http_quiesce(serve_server *s);

@@ -33,6 +33,9 @@ typedef struct mqtt_state {
   pthread_mutex_t lock;
   uint64_t recent[RECENT]; /* hashes of requests already taken */
   int recent_pos;
+  serve_journal *journal; /* --mqtt-journal, or NULL */
+  atomic_bool taking;     /* false while the journal is replayed: new messages wait */
+  atomic_long answered, repeats, replayed;
 } mqtt_state;
 
 typedef struct mqtt_req {
@@ -42,6 +45,7 @@ typedef struct mqtt_req {
   int correlation_len;
   char id[256];
   char model[128];
+  uint64_t journal_seq; /* marked done when the broker acknowledges the reply */
 } mqtt_req;
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n) {
@@ -69,9 +73,22 @@ static void publish(mqtt_req *r, const void *payload, size_t len) {
                           .correlation_len = (size_t)r->correlation_len,
                           .content_type = "application/json"};
   char err[300];
-  if (net_mqtt_publish(r->m->client, r->reply_topic, payload, len, 1, false, &props, NULL, NULL,
-                       err, sizeof err))
+  atomic_fetch_add(&r->m->answered, 1);
+  if (net_mqtt_publish(r->m->client, r->reply_topic, payload, len, 1, false, &props,
+                       (void *)(uintptr_t)r->journal_seq, NULL, err, sizeof err)) {
     serve_log(r->m->s, "mqtt: %s", err);
+    serve_journal_done(r->m->journal, r->journal_seq); /* nothing more we can do for it */
+  }
+  r->journal_seq = 0;
+}
+
+/* A reply reached the broker: its request need not survive a crash any more. */
+static void on_published(void *user, int mid, void *ack_ctx, int reason_code) {
+  mqtt_state *m = user;
+  (void)mid;
+  if (reason_code >= 0x80)
+    serve_log(m->s, "mqtt: the broker refused a reply (reason 0x%02x)", reason_code);
+  serve_journal_done(m->journal, (uint64_t)(uintptr_t)ack_ctx);
 }
 
 static void reply(mqtt_req *r, int code, const char *type, const char *body, size_t len,
@@ -109,6 +126,7 @@ static void reply(mqtt_req *r, int code, const char *type, const char *body, siz
 }
 
 static void req_free(mqtt_req *r) {
+  serve_journal_done(r->m->journal, r->journal_seq); /* dropped without a reply */
   free(r->reply_topic);
   free(r->correlation);
   free(r);
@@ -132,8 +150,9 @@ static void error_reply(mqtt_req *r, int code, const char *msg) {
   sb_free(&b);
 }
 
-static void on_message(void *user, const net_mqtt_message *msg) {
-  mqtt_state *m = user;
+/* Takes one request: from the broker (journal_seq 0: journaled here when a
+ * journal is kept) or replayed from the journal (its seq). */
+static void take_request(mqtt_state *m, const net_mqtt_message *msg, uint64_t journal_seq) {
   serve_server *s = m->s;
   /* <prefix>/<model>/request */
   size_t plen = strlen(s->cfg.mqtt_prefix);
@@ -188,10 +207,28 @@ static void on_message(void *user, const net_mqtt_message *msg) {
                          r->correlation ? r->correlation : (void *)"", (size_t)r->correlation_len),
                      r->id, strlen(r->id));
   if ((r->correlation || r->id[0]) && seen(m, key)) {
+    atomic_fetch_add(&m->repeats, 1);
+    serve_journal_done(m->journal, journal_seq);
     serve_envelope_free(&env);
     free(ctype);
     req_free(r);
     return;
+  }
+  if (journal_seq) {
+    r->journal_seq = journal_seq;
+  } else if (m->journal) {
+    /* On disk before this callback returns, that is before libmosquitto sends
+     * the PUBACK that makes the broker forget the request. */
+    serve_journal_entry e = {.topic = (char *)msg->topic,
+                             .response_topic = (char *)msg->props.response_topic,
+                             .content_type = (char *)msg->props.content_type,
+                             .correlation = (void *)msg->props.correlation,
+                             .correlation_len = msg->props.correlation_len,
+                             .payload = (void *)msg->payload,
+                             .len = msg->len};
+    r->journal_seq = serve_journal_add(m->journal, &e);
+    if (!r->journal_seq)
+      serve_log(s, "mqtt: cannot write the journal; request %s is not crash-safe", r->id);
   }
   if ((long)len > s->cfg.mqtt_max_payload) {
     snprintf(err, sizeof err, "payload of %zu bytes is over the %d-byte limit", len,
@@ -268,6 +305,33 @@ static void on_message(void *user, const net_mqtt_message *msg) {
   serve_job_unref(job); /* the queue holds its own reference */
 }
 
+static void on_message(void *user, const net_mqtt_message *msg) {
+  mqtt_state *m = user;
+  /* Requests from a previous run are taken first, so that a redelivery of one
+   * of them is recognized as a repeat. */
+  while (!atomic_load(&m->taking)) usleep(1000);
+  take_request(m, msg, 0);
+}
+
+/* Answers what the journal holds from a run that did not finish. */
+static void replay_journal(mqtt_state *m) {
+  serve_journal_entry *entries = NULL;
+  int n = serve_journal_replay(m->journal, &entries);
+  if (n) serve_log(m->s, "mqtt: journal: answering %d request(s) left by the previous run", n);
+  for (int i = 0; i < n; i++) {
+    net_mqtt_message msg = {
+        .topic = entries[i].topic, .payload = entries[i].payload, .len = entries[i].len, .qos = 1};
+    msg.props.response_topic = entries[i].response_topic;
+    msg.props.content_type = entries[i].content_type;
+    msg.props.correlation = entries[i].correlation;
+    msg.props.correlation_len = entries[i].correlation_len;
+    take_request(m, &msg, entries[i].seq);
+    atomic_fetch_add(&m->replayed, 1);
+    serve_journal_entry_free(&entries[i]);
+  }
+  free(entries);
+}
+
 /* The filter a slot's requests arrive on: shared when a group is set (MQTT 5). */
 static char *request_filter(serve_server *s, int slot, char *buf, size_t size) {
   char topic[400];
@@ -307,10 +371,20 @@ int serve_mqtt_start(serve_server *s) {
   c.reconnect_max_ms = 30000;
   c.user = m;
   c.on_message = on_message;
+  c.on_published = on_published;
   c.on_log = on_log;
   char err[400];
+  if (s->cfg.mqtt_journal &&
+      serve_journal_open(s->cfg.mqtt_journal, &m->journal, err, sizeof err)) {
+    serve_log(s, "mqtt: %s", err);
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+    return 1;
+  }
+  atomic_store(&m->taking, m->journal == NULL);
   if (net_mqtt_start(&c, &m->client, err, sizeof err)) {
     serve_log(s, "mqtt: %s", err);
+    serve_journal_close(m->journal);
     pthread_mutex_destroy(&m->lock);
     free(m);
     return 1;
@@ -319,10 +393,16 @@ int serve_mqtt_start(serve_server *s) {
    * 10 s; a worker that is refused says why and exits. */
   if (net_mqtt_wait_connected(m->client, 10000, err, sizeof err)) {
     serve_log(s, "mqtt: cannot connect: %s", err);
+    atomic_store(&m->taking, true);
     net_mqtt_stop(m->client, 0);
+    serve_journal_close(m->journal);
     pthread_mutex_destroy(&m->lock);
     free(m);
     return 1;
+  }
+  if (m->journal) {
+    replay_journal(m);
+    atomic_store(&m->taking, true);
   }
   for (int i = 0; i < s->n_slots; i++) {
     char filter[512];
@@ -352,6 +432,18 @@ void serve_mqtt_stop(serve_server *s) {
   if (!m) return;
   /* the last replies leave (and are acknowledged) before the DISCONNECT */
   net_mqtt_stop(m->client, 5000);
+  serve_log(
+      s,
+      "mqtt: answered %ld request(s), ignored %ld repeated deliveries, %ld taken from the journal",
+      atomic_load(&m->answered), atomic_load(&m->repeats), atomic_load(&m->replayed));
+  if (m->journal) {
+    long left = serve_journal_pending(m->journal);
+    if (left)
+      serve_log(
+          s, "mqtt: journal: %ld request(s) without an acknowledged reply, kept for the next run",
+          left);
+    serve_journal_close(m->journal);
+  }
   pthread_mutex_destroy(&m->lock);
   free(m);
   s->mqtt = NULL;

@@ -62,3 +62,48 @@ stop_server() {
   STOP_RC=0
   wait "$1" || STOP_RC=$?
 }
+
+# start_broker NAME PORT [extra config lines]: a Mosquitto broker on 127.0.0.1:PORT
+# persisting to $WORK/NAME.db (so a restart with the same NAME keeps sessions);
+# sets BROKER_PID.
+start_broker() {
+  local name=$1 port=$2
+  shift 2
+  {
+    echo "listener $port 127.0.0.1"
+    echo "allow_anonymous true"
+    echo "user $(id -un)"  # as root, stay root: the files are in our private folder
+    echo "persistence true"
+    echo "persistence_location $WORK/"
+    echo "persistence_file $name.db"
+    for line in "$@"; do echo "$line"; done
+  } >"$WORK/$name.conf"
+  mosquitto -c "$WORK/$name.conf" >>"$WORK/$name.broker.log" 2>&1 &
+  BROKER_PID=$!
+  PIDS+=("$BROKER_PID")
+  local i
+  for i in $(seq 1 200); do
+    "$PY" -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$port" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  cat "$WORK/$name.broker.log" >&2
+  fail "broker $name did not start"
+}
+
+# start_worker NAME ARGS...: ledge serve --no-http with the tiny model; waits
+# until it has subscribed; sets WORKER_PID.
+start_worker() {
+  local name=$1
+  shift
+  "$LEDGE" serve --model tiny=$WORK/m/tiny.onnx --no-http "$@" >"$WORK/$name.out" 2>"$WORK/$name.log" &
+  WORKER_PID=$!
+  PIDS+=("$WORKER_PID")
+  local i
+  for i in $(seq 1 600); do
+    grep -q 'subscribed' "$WORK/$name.log" && return 0
+    kill -0 $WORKER_PID 2>/dev/null || { cat "$WORK/$name.log" >&2; fail "worker $name exited"; }
+    sleep 0.05
+  done
+  fail "worker $name never subscribed"
+}
+

@@ -11,45 +11,6 @@ M=$WORK/m
 cd "$WORK"
 CHECK="$PY $HERE/check.py"
 
-start_broker() { # start_broker NAME PORT [extra config lines]
-  local name=$1 port=$2
-  shift 2
-  {
-    echo "listener $port 127.0.0.1"
-    echo "allow_anonymous true"
-    echo "user $(id -un)"  # as root, stay root: the files are in our private folder
-    echo "persistence true"
-    echo "persistence_location $WORK/"
-    echo "persistence_file $name.db"
-    for line in "$@"; do echo "$line"; done
-  } >"$name.conf"
-  mosquitto -c "$name.conf" >"$name.broker.log" 2>&1 &
-  BROKER_PID=$!
-  PIDS+=("$BROKER_PID")
-  local i
-  for i in $(seq 1 200); do
-    "$PY" -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$port" 2>/dev/null && return 0
-    sleep 0.05
-  done
-  cat "$name.broker.log" >&2
-  fail "broker $name did not start"
-}
-
-start_worker() { # start_worker NAME ARGS...: waits until it has subscribed
-  local name=$1
-  shift
-  "$LEDGE" serve --model tiny=$M/tiny.onnx --no-http "$@" >"$name.out" 2>"$name.log" &
-  WORKER_PID=$!
-  PIDS+=("$WORKER_PID")
-  local i
-  for i in $(seq 1 600); do
-    grep -q 'subscribed' "$name.log" && return 0
-    kill -0 $WORKER_PID 2>/dev/null || { cat "$name.log" >&2; fail "worker $name exited"; }
-    sleep 0.05
-  done
-  fail "worker $name never subscribed"
-}
-
 BP=$(free_port)
 start_broker b1 $BP
 MQ="-h 127.0.0.1 -p $BP"
