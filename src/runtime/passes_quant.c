@@ -53,6 +53,19 @@ typedef struct dq_info {
   int q, scale, zp;
 } dq_info;
 
+/* The dtype of a quantized value. Before shape inference an activation's is
+ * known only from what produced it: a QuantizeLinear gives its zero
+ * point's type (uint8 without one), a node this pass made its y_zp's. */
+static ledge_dtype q_dtype(lg_graph *g, int v) {
+  lg_node *p = producer(g, v);
+  if (g->values[v].kind == LG_VALUE_CONSTANT || !p) return g->values[v].t.dtype;
+  if (is_op(p, "QuantizeLinear"))
+    return p->n_in > 2 && p->in[2] >= 0 ? g->values[p->in[2]].t.dtype : LEDGE_UINT8;
+  if ((is_op(p, "QLinearConv") || is_op(p, "QLinearMatMul")) && p->n_in > 7 && p->in[7] >= 0)
+    return g->values[p->in[7]].t.dtype; /* folded earlier in this pass */
+  return g->values[v].t.dtype;
+}
+
 static bool match_dq(lg_graph *g, int v, bool want_const_q, dq_info *d) {
   lg_node *n = producer(g, v);
   if (!n || !is_op(n, "DequantizeLinear") || n->n_in < 2) return false;
@@ -63,7 +76,7 @@ static bool match_dq(lg_graph *g, int v, bool want_const_q, dq_info *d) {
   if (!is_const(g, d->scale) || (d->zp >= 0 && !is_const(g, d->zp))) return false;
   if (want_const_q && !is_const(g, d->q)) return false;
   if (g->values[d->scale].t.dtype != LEDGE_FLOAT32) return false;
-  ledge_dtype qt = g->values[d->q].t.dtype;
+  ledge_dtype qt = q_dtype(g, d->q);
   return qt == LEDGE_UINT8 || qt == LEDGE_INT8 || qt == LEDGE_INT32;
 }
 
@@ -190,7 +203,7 @@ static lg_status fold_conv(lg_graph *g, int ni) {
   dq_info dx, dw, db;
   if (!match_dq(g, conv->in[0], false, &dx) || !match_dq(g, conv->in[1], true, &dw))
     return LEDGE_OK;
-  ledge_dtype xt = g->values[dx.q].t.dtype, wt = g->values[dw.q].t.dtype;
+  ledge_dtype xt = q_dtype(g, dx.q), wt = q_dtype(g, dw.q);
   if (xt == LEDGE_INT32 || wt == LEDGE_INT32 || count_of(g, dx.scale) != 1) return LEDGE_OK;
   const lg_tensor *w = &g->values[dw.q].t;
   if (w->rank < 3) return LEDGE_OK;
@@ -232,7 +245,7 @@ static lg_status fold_matmul(lg_graph *g, int ni) {
   if (mm->n_in != 2 || mm->n_out != 1 || mm->act.kind != LG_ACT_NONE) return LEDGE_OK;
   dq_info da, db;
   if (!match_dq(g, mm->in[0], false, &da) || !match_dq(g, mm->in[1], false, &db)) return LEDGE_OK;
-  ledge_dtype at = g->values[da.q].t.dtype, bt = g->values[db.q].t.dtype;
+  ledge_dtype at = q_dtype(g, da.q), bt = q_dtype(g, db.q);
   if (at == LEDGE_INT32 || bt == LEDGE_INT32 || count_of(g, da.scale) != 1) return LEDGE_OK;
   int64_t nbs = count_of(g, db.scale);
   if (nbs != 1) {
