@@ -2,7 +2,9 @@
 #   make          build (release) into build/
 #   make test     install dependencies, build, run every test (release), then
 #                 the sanitizer configuration (ASan + UBSan) in build-asan/
-#   make demo     install dependencies, build, and run the end-to-end demo
+#   make demo     install dependencies, build, and run the vision demo (Megamind.avi)
+#   make demo-classify  the ResNet-50 vs ONNX Runtime demo
+#   make bench-tfjs     ledge vs TF.js WASM on the TF.js models only
 #   make bench    build and run the benchmarks in bench/
 #   make fuzz     build the libFuzzer targets with clang and fuzz the ONNX loader
 #                 (FUZZ_TARGET=fuzz_npy|fuzz_tfjs|fuzz_media for the other parsers;
@@ -16,7 +18,7 @@ FUZZ_SECONDS ?= 120
 FUZZ_TARGET ?= fuzz_onnx
 CMAKE_FLAGS ?=
 
-.PHONY: all build deps test test-release test-asan demo bench fuzz format clean
+.PHONY: all build deps test test-release test-asan demo demo-classify bench bench-tfjs fuzz format clean
 
 all: build
 
@@ -43,8 +45,15 @@ test-asan:
 demo: deps build
 	@scripts/demo.sh $(BUILD)/bin/ledge
 
+demo-classify: deps build
+	@scripts/demo-classify.sh $(BUILD)/bin/ledge
+
 bench: build
 	@bench/run.sh $(BUILD)/bin/ledge
+	@/usr/bin/python3 bench/tfjs_wasm/run.py --build $(BUILD)
+
+bench-tfjs: build
+	@/usr/bin/python3 bench/tfjs_wasm/run.py --build $(BUILD)
 
 fuzz:
 	@cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \

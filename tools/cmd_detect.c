@@ -65,8 +65,10 @@ typedef struct per_second {
   long posed;
 } per_second;
 
-static void print_second(const per_second *s, int t, const char *main_task, double wall) {
-  printf("t=%3ds  %3ld frames  %s: %.2f/frame (in %ld of them)", t, s->frames, main_task,
+static void print_second(const per_second *s, int t, vision_task task, double wall) {
+  static const char *const what[VISION_TASK_COUNT] = {"faces",  "faces",   "faces",  "hands",
+                                                      "people", "objects", "classes"};
+  printf("t=%3ds  %3ld frames  %s %.2f/frame (in %ld)", t, s->frames, what[task],
          s->frames ? (double)s->items / s->frames : 0.0, s->with_items);
   if (s->posed) printf("  head yaw %+5.1f pitch %+5.1f", s->yaw / s->posed, s->pitch / s->posed);
   printf("  %.1f ms/frame  %.1f fps\n", s->frames ? 1000 * s->infer_s / s->frames : 0.0,
@@ -325,7 +327,7 @@ int cmd_detect(int argc, char **argv) {
       int s = (int)floor(f.pts);
       if (s != second && sec.frames) {
         double now = cli_now();
-        print_second(&sec, second, vision_task_name(tasks[0]), now - sec_wall);
+        print_second(&sec, second, tasks[0], now - sec_wall);
         sec_wall = now;
         memset(&sec, 0, sizeof sec);
       }
@@ -367,7 +369,7 @@ int cmd_detect(int argc, char **argv) {
   }
 done_frames:
   if (!rc && !json && !single_image && info.kind != MEDIA_SOURCE_IMAGES && !verbose && sec.frames)
-    print_second(&sec, second, vision_task_name(tasks[0]), cli_now() - sec_wall);
+    print_second(&sec, second, tasks[0], cli_now() - sec_wall);
   if (!rc && !json && !single_image) {
     double wall = cli_now() - wall0;
     printf(
