@@ -7,7 +7,7 @@
 #   make bench-tfjs     ledge vs TF.js WASM on the TF.js models only
 #   make bench    build and run the benchmarks in bench/
 #   make fuzz     build the libFuzzer targets with clang and fuzz the ONNX loader
-#                 (FUZZ_TARGET=fuzz_npy|fuzz_tfjs|fuzz_media for the other parsers;
+#                 (FUZZ_TARGET=fuzz_npy|fuzz_tfjs|fuzz_media|fuzz_train_data for the other parsers;
 #                 FUZZ_SECONDS=N)
 #   make format   clang-format the C sources
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
@@ -66,6 +66,7 @@ fuzz:
 	  fuzz_npy) cp -n tests/data/npy/*.npy $(FUZZ_BUILD)/seeds-$(FUZZ_TARGET)/ 2>/dev/null || true ;; \
 	  fuzz_media) cp -n /usr/lib/python3/dist-packages/skimage/data/*.png \
 	    /usr/share/doc/opencv-doc/examples/data/*.jpg $(FUZZ_BUILD)/seeds-$(FUZZ_TARGET)/ 2>/dev/null || true ;; \
+	  fuzz_train_data) cp -n tests/fuzz/seeds/train_data/* $(FUZZ_BUILD)/seeds-$(FUZZ_TARGET)/ ;; \
 	esac
 	ASAN_OPTIONS=allocator_may_return_null=1 $(FUZZ_BUILD)/bin/$(FUZZ_TARGET) -max_total_time=$(FUZZ_SECONDS) \
 	  -rss_limit_mb=2048 -timeout=10 -max_len=65536 -artifact_prefix=tests/fuzz/crashers/$(FUZZ_TARGET)- \

@@ -131,7 +131,7 @@ static int plot_confusion(const char *path, const eval_result *r, char **names) 
   int side = 160 + 48 * (k < 40 ? k : 40);
   fprintf(
       g,
-      "set terminal pngcairo size %d,%d font 'sans,10'\nset output '%s'\n"
+      "set terminal pngcairo size %d,%d font 'sans,10' noenhanced\nset output '%s'\n"
       "set title 'Confusion matrix: %ld samples, accuracy %.2f%%'\n"
       "set xlabel 'predicted'\nset ylabel 'true'\nset yrange [%d.5:-0.5]\nset xrange [-0.5:%d.5]\n"
       "set cbrange [0:1]\nset cblabel 'fraction of the true class'\n"
