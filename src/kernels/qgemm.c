@@ -270,3 +270,30 @@ void lg_qdw_plane(const lg_qdw_args *a) {
              (uint8_t *)a->y + (size_t)(oh * a->ow) * out_bytes, 0, 1);
   }
 }
+
+/* ---- QuantizeLinear ---- */
+
+void lg_quantize_f32(lg_isa isa, const float *x, int64_t n, float scale, float zp, float lo,
+                     float hi, bool u8, void *y) {
+#ifdef LG_HAVE_X86_QKERNELS
+  if (isa == LG_ISA_AVX512) {
+    lg_quantize_f32_avx512(x, n, scale, zp, lo, hi, u8, y);
+    return;
+  }
+#endif
+  (void)isa;
+  /* Adding and subtracting 1.5 * 2^23 rounds a float below 2^22 in
+   * magnitude to the nearest integer, ties to even, as nearbyint does. */
+  const float magic = 12582912.0f, limit = 4194304.0f;
+  for (int64_t i = 0; i < n; i++) {
+    float v = x[i] / scale;
+    v = v < -limit ? -limit : v > limit ? limit : v;
+    float q = (v + magic) - magic + zp;
+    q = q < lo ? lo : q > hi ? hi : q;
+    if (q != q) q = 0; /* NaN, as the reference */
+    if (u8)
+      ((uint8_t *)y)[i] = (uint8_t)(int32_t)q;
+    else
+      ((int8_t *)y)[i] = (int8_t)(int32_t)q;
+  }
+}

@@ -121,6 +121,12 @@ typedef struct lg_qdw_args {
 } lg_qdw_args;
 void lg_qdw_plane(const lg_qdw_args *a);
 
+/* QuantizeLinear per tensor, float -> uint8 (u8) or int8: y = clamp(
+ * round_half_even(x / scale) + zp, lo, hi), vectorized where the ISA level
+ * allows; bit-exact with the reference. */
+void lg_quantize_f32(lg_isa isa, const float *x, int64_t n, float scale, float zp, float lo,
+                     float hi, bool u8, void *y);
+
 /* The portable store, also the fallback of the vector ones. */
 void lg_qgemm_store_generic(const lg_qgemm_epilogue *e, const int32_t *acc, int64_t ld_acc,
                             int rows, int cols, int64_t row0, void *c, int64_t rs, int64_t cs);
@@ -130,6 +136,8 @@ void lg_qgemm_store_generic(const lg_qgemm_epilogue *e, const int32_t *acc, int6
 void lg_qgemm_ukernel_8x32_vnni(int64_t kp, const void *a, const void *b, int32_t *acc);
 void lg_qgemm_store_avx512(const lg_qgemm_epilogue *e, const int32_t *acc, int64_t ld_acc, int rows,
                            int cols, int64_t row0, void *c, int64_t rs, int64_t cs);
+void lg_quantize_f32_avx512(const float *x, int64_t n, float scale, float zp, float lo, float hi,
+                            bool u8, void *y);
 void lg_qgemm_ukernel_6x16_avx2(int64_t kp, const void *a, const void *b, int32_t *acc);
 void lg_qgemm_store_avx2(const lg_qgemm_epilogue *e, const int32_t *acc, int64_t ld_acc, int rows,
                          int cols, int64_t row0, void *c, int64_t rs, int64_t cs);

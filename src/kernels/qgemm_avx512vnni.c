@@ -28,7 +28,8 @@ TVNNI void lg_qgemm_ukernel_8x32_vnni(int64_t kp, const void *a, const void *b, 
   c##r##0 = _mm512_dpbusd_epi32(c##r##0, b0, av); \
   c##r##1 = _mm512_dpbusd_epi32(c##r##1, b1, av);
     STEP(0)
-    STEP(1) STEP(2) STEP(3) STEP(4) STEP(5) STEP(6) STEP(7)
+    STEP(1)
+    STEP(2) STEP(3) STEP(4) STEP(5) STEP(6) STEP(7)
 #undef STEP
         ap += 32;
     bp += 128;
@@ -75,6 +76,28 @@ T512 void lg_qgemm_store_avx512(const lg_qgemm_epilogue *e, const int32_t *acc, 
       __m512i q = requant16(v, scale, lo, hi, zp, qmin, qmax);
       _mm_mask_storeu_epi8(dst + col, m, _mm512_cvtepi32_epi8(q));
     }
+  }
+}
+#endif
+
+#ifdef LG_HAVE_X86_QKERNELS
+/* QuantizeLinear per tensor: round_half_even(x / scale) + zp, clamped. The
+ * division (not a multiply by the reciprocal) matches the reference. */
+T512 void lg_quantize_f32_avx512(const float *x, int64_t n, float scale, float zp, float lo,
+                                 float hi, bool u8, void *y) {
+  __m512 vs = _mm512_set1_ps(scale), vz = _mm512_set1_ps(zp), vlo = _mm512_set1_ps(lo),
+         vhi = _mm512_set1_ps(hi);
+  for (int64_t i = 0; i < n; i += 16) {
+    __mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+    __m512 v = _mm512_div_ps(_mm512_maskz_loadu_ps(m, x + i), vs);
+    v = _mm512_add_ps(_mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vz);
+    /* max/min return the second operand for NaN: lo, where the reference stores 0 */
+    v = _mm512_min_ps(_mm512_max_ps(v, vlo), vhi);
+    __m512i q = _mm512_cvtps_epi32(v);
+    if (u8)
+      _mm_mask_storeu_epi8((uint8_t *)y + i, m, _mm512_cvtepi32_epi8(q));
+    else
+      _mm_mask_storeu_epi8((int8_t *)y + i, m, _mm512_cvtepi32_epi8(q));
   }
 }
 #endif

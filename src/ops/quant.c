@@ -95,32 +95,16 @@ static lg_status quantize_infer(lg_node *node, lg_tensor *const *in, lg_tensor *
   return LEDGE_OK;
 }
 
-/* Per-tensor float -> int8/uint8, the common case, in a loop the compiler
- * vectorizes: adding and subtracting 1.5 * 2^23 rounds a float below 2^22
- * in magnitude to the nearest integer, ties to even, as nearbyint does. */
-static void quantize_per_tensor(const float *x, int64_t n, float s, float z, float lo, float hi, bool u8,
-                                void *y) {
-  const float magic = 12582912.0f, limit = 4194304.0f;
-  for (int64_t i = 0; i < n; i++) {
-    float v = x[i] / s;
-    v = v < -limit ? -limit : v > limit ? limit : v;
-    float q = (v + magic) - magic + z;
-    q = q < lo ? lo : q > hi ? hi : q;
-    if (q != q) q = 0; /* NaN, as q_store */
-    if (u8) ((uint8_t *)y)[i] = (uint8_t)(int32_t)q;
-    else ((int8_t *)y)[i] = (int8_t)(int32_t)q;
-  }
-}
-
 static lg_status quantize_run(const lg_node *node, lg_tensor *const *in, lg_tensor *const *out,
                               const lg_exec *exec) {
   const lg_tensor *x = in[0], *scale = in[1], *zp = node->n_in > 2 ? in[2] : NULL;
-  if (x->dtype == LEDGE_FLOAT32 && lg_tensor_count(scale) == 1 && (!zp || lg_tensor_count(zp) == 1) &&
-      is_q8(out[0]->dtype)) {
+  if (x->dtype == LEDGE_FLOAT32 && lg_tensor_count(scale) == 1 &&
+      (!zp || lg_tensor_count(zp) == 1) && is_q8(out[0]->dtype) &&
+      lg_isa_active() != LG_ISA_REFERENCE) {
     bool u8 = out[0]->dtype == LEDGE_UINT8;
-    quantize_per_tensor(x->data, lg_tensor_count(x), ((const float *)scale->data)[0],
-                        zp ? (float)q8_get(zp, 0) : 0.0f, u8 ? 0.0f : -128.0f, u8 ? 255.0f : 127.0f, u8,
-                        out[0]->data);
+    lg_quantize_f32(lg_isa_active(), x->data, lg_tensor_count(x), ((const float *)scale->data)[0],
+                    zp ? (float)q8_get(zp, 0) : 0.0f, u8 ? 0.0f : -128.0f, u8 ? 255.0f : 127.0f, u8,
+                    out[0]->data);
     return LEDGE_OK;
   }
   int axis = quant_axis(node, x);
@@ -168,7 +152,8 @@ static lg_status dequantize_infer(lg_node *node, lg_tensor *const *in, lg_tensor
 static lg_status dequantize_run(const lg_node *node, lg_tensor *const *in, lg_tensor *const *out,
                                 const lg_exec *exec) {
   const lg_tensor *x = in[0], *scale = in[1], *zp = node->n_in > 2 ? in[2] : NULL;
-  if (is_q8(x->dtype) && lg_tensor_count(scale) == 1 && (!zp || lg_tensor_count(zp) == 1)) {
+  if (is_q8(x->dtype) && lg_tensor_count(scale) == 1 && (!zp || lg_tensor_count(zp) == 1) &&
+      lg_isa_active() != LG_ISA_REFERENCE) {
     float s = ((const float *)scale->data)[0];
     int32_t z = zp ? q8_get(zp, 0) : 0;
     int64_t n = lg_tensor_count(x);
