@@ -262,7 +262,9 @@ static lg_status conv_plan_fast(lg_node *node, lg_tensor *const *in, const conv_
 
   const lg_gemm_kernel *kern = lg_gemm_kernel_for(isa);
   int64_t rows = in_per_group * window_kernel_count(w);
-  size_t group_floats = algo == CONV_DEPTHWISE ? 0
+  /* Depthwise keeps a plain copy of its weights: like the packed ones, it
+   * lets the session release the file's pages (lg_conv_holds_weights). */
+  size_t group_floats = algo == CONV_DEPTHWISE ? (size_t)(out_per_group * rows)
                         : algo == CONV_WINOGRAD
                             ? lg_winograd_packed_floats(kern, s->out_channels, s->in_channels)
                             : lg_gemm_packed_a_floats(kern, out_per_group, rows);
@@ -285,7 +287,10 @@ static lg_status conv_plan_fast(lg_node *node, lg_tensor *const *in, const conv_
     }
     node->workspace = lg_winograd_workspace(s->out_channels, s->in_channels, w->out[1], w->out[2]);
   }
-  for (int64_t g = 0; g < s->group && group_floats && algo != CONV_WINOGRAD; g++)
+  if (algo == CONV_DEPTHWISE)
+    memcpy(f->packed, wt, (size_t)s->out_channels * (size_t)rows * sizeof(float));
+  for (int64_t g = 0;
+       g < s->group && group_floats && algo != CONV_WINOGRAD && algo != CONV_DEPTHWISE; g++)
     lg_gemm_pack_a(kern, out_per_group, rows, wt + g * out_per_group * rows, rows, 1,
                    f->packed + g * group_floats);
   node->state = f;
@@ -374,7 +379,7 @@ static void conv_run_fast(const lg_node *node, const conv_fast *f, const conv_sh
   const lg_window *w = &s->w;
   int64_t in_count = window_in_count(w), out_count = window_out_count(w);
   if (f->algo == CONV_DEPTHWISE) {
-    dw_ctx c = {s, f, x, wt, bias, y, act};
+    dw_ctx c = {s, f, x, f->packed, bias, y, act};
     lg_threadpool *pool = s->batch * s->out_channels * out_count < 4096 ? NULL : exec->pool;
     lg_parallel_for(pool, s->batch * s->out_channels, dw_planes, &c);
     return;
@@ -430,6 +435,10 @@ static void conv_run_fast(const lg_node *node, const conv_fast *f, const conv_sh
       }
       lg_gemm(&d, exec->pool);
     }
+}
+
+bool lg_conv_holds_weights(const lg_node *node) {
+  return node->state && !strcmp(node->op_type, "Conv") && !*node->domain;
 }
 
 static lg_status conv_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {

@@ -16,8 +16,8 @@ typedef struct lg_window {
 
 /* Reads strides, dilations, pads and auto_pad of a node and computes the
  * output extent (conv.c). */
-lg_status lg_window_init(const lg_node *node, int n, const int64_t *in_dims,
-                         const int64_t *kernel, bool ceil_mode, lg_window *w);
+lg_status lg_window_init(const lg_node *node, int n, const int64_t *in_dims, const int64_t *kernel,
+                         bool ceil_mode, lg_window *w);
 
 /* C += alpha * A * B, single precision, blocked and threaded (matmul.c). */
 typedef struct lg_sgemm_args {
@@ -31,5 +31,10 @@ typedef struct lg_sgemm_args {
   float alpha;
 } lg_sgemm_args;
 void lg_sgemm(const lg_sgemm_args *g, lg_threadpool *pool);
+
+/* True when a planned Conv node runs from its own copy of the weights (packed
+ * at plan time) and never reads its W input again, so that the session may
+ * release the model file's pages holding W. */
+bool lg_conv_holds_weights(const lg_node *node);
 
 #endif

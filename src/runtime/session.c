@@ -8,10 +8,14 @@
  * Running then only walks a prepared list of (node, tensors) and calls
  * kernels: it allocates nothing.
  */
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "ops/nn_common.h"
 #include "ops/op.h"
 #include "runtime/model.h"
 #include "runtime/passes_quant.h"
@@ -37,7 +41,7 @@ struct ledge_session {
   /* Small inputs (shape tensors, scalars) are visible to shape inference, so
    * a model whose output shape depends on an input's values can be planned;
    * the plan then holds for those values only, kept here. */
-  double *profile_ms;      /* per planned node, when options.profile */
+  double *profile_ms; /* per planned node, when options.profile */
   int64_t profile_runs;
   uint8_t (*snapshot)[LG_SMALL_INPUT_BYTES];
   bool *snapshot_valid;
@@ -70,13 +74,15 @@ static void clear_plan(ledge_session *s) {
 static lg_status charge(ledge_session *s, int64_t *used, int64_t bytes) {
   *used += bytes;
   if (s->options.memory_limit > 0 && *used > s->options.memory_limit)
-    return lg_error(LEDGE_ERR_NO_MEMORY, "the plan needs over %lld bytes, more than the session's limit of %lld",
+    return lg_error(LEDGE_ERR_NO_MEMORY,
+                    "the plan needs over %lld bytes, more than the session's limit of %lld",
                     (long long)*used, (long long)s->options.memory_limit);
   return LEDGE_OK;
 }
 
 /* Runs a node whose inputs are all known, at plan time, into owned buffers. */
-static lg_status fold_node(ledge_session *s, int64_t *used, lg_graph *g, lg_node *n, lg_tensor **in, lg_tensor **out) {
+static lg_status fold_node(ledge_session *s, int64_t *used, lg_graph *g, lg_node *n, lg_tensor **in,
+                           lg_tensor **out) {
   for (int k = 0; k < n->n_out; k++) {
     if (n->out[k] < 0) continue;
     LG_TRY(charge(s, used, (int64_t)lg_tensor_bytes(&g->values[n->out[k]].t)));
@@ -96,9 +102,108 @@ static lg_status fold_node(ledge_session *s, int64_t *used, lg_graph *g, lg_node
 }
 
 /* Shape inference and constant folding, in one walk in topological order. */
+/* ---- Releasing the file pages of weights the kernels have copied ----
+ *
+ * A model loaded from a path keeps its constants in a private mapping of
+ * the file. Convolutions pack their weights at plan time and never read the
+ * originals again, so those pages would double the resident weights. Pages
+ * of such a tensor that are still the file's clean page-cache pages (never
+ * written: the importer slides misaligned tensors in place, which turns
+ * their pages into private copies) are dropped with MADV_DONTNEED: a later
+ * reader (another session, a replan, a writer) faults them in from the file
+ * again, exactly as after the kernel reclaimed them under memory pressure.
+ * /proc/self/pagemap tells the two apart (bit 61: file page; 62: swapped;
+ * 63: present); where it cannot be read nothing is released. */
+
+#define PAGEMAP_PRESENT (1ull << 63)
+#define PAGEMAP_SWAPPED (1ull << 62)
+#define PAGEMAP_FILE (1ull << 61)
+
+static void release_clean_pages(int pagemap, uintptr_t begin, uintptr_t end, uintptr_t page) {
+  uintptr_t lo = (begin + page - 1) / page * page, hi = end / page * page;
+  uint64_t entries[512];
+  for (uintptr_t at = lo; at < hi;) {
+    size_t n = (size_t)((hi - at) / page);
+    if (n > 512) n = 512;
+    off_t where = (off_t)(at / page * sizeof(uint64_t));
+    if (pread(pagemap, entries, n * sizeof(uint64_t), where) != (ssize_t)(n * sizeof(uint64_t)))
+      return;
+    /* Runs of pages that are clean file pages or were never touched. */
+    size_t i = 0;
+    while (i < n) {
+      bool clean = !(entries[i] & PAGEMAP_SWAPPED) &&
+                   (!(entries[i] & PAGEMAP_PRESENT) || (entries[i] & PAGEMAP_FILE));
+      size_t j = i + 1;
+      while (j < n) {
+        bool c = !(entries[j] & PAGEMAP_SWAPPED) &&
+                 (!(entries[j] & PAGEMAP_PRESENT) || (entries[j] & PAGEMAP_FILE));
+        if (c != clean) break;
+        j++;
+      }
+      if (clean) madvise((void *)(at + i * page), (j - i) * page, MADV_DONTNEED);
+      i = j;
+    }
+    at += n * page;
+  }
+}
+
+/* Releases the clean file pages of constant value v (if it lives in the
+ * model file's mapping). */
+static void release_value_pages(const ledge_session *s, int v) {
+  const lg_mapping *file = &s->model->file;
+  const lg_value *val = &s->g.values[v];
+  long page = sysconf(_SC_PAGESIZE);
+  uintptr_t map_lo = (uintptr_t)file->addr, map_hi = map_lo + file->size;
+  uintptr_t lo = (uintptr_t)val->t.data, hi = lo + lg_tensor_bytes(&val->t);
+  if (!file->addr || page <= 0 || val->kind != LG_VALUE_CONSTANT || !val->t.data || val->owned ||
+      lo < map_lo || hi > map_hi || hi - lo < (uintptr_t)page || getenv("LEDGE_KEEP_WEIGHT_PAGES"))
+    return;
+  int pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  if (pagemap < 0) return;
+  release_clean_pages(pagemap, lo, hi, (uintptr_t)page);
+  close(pagemap);
+}
+
+/* Right after a Conv packed W that nothing else reads, so that the
+ * originals and the packed copies are never resident together. */
+static void release_after_infer(const ledge_session *s, const lg_node *n) {
+  if (n->n_in > 1 && n->in[1] >= 0 && lg_conv_holds_weights(n) &&
+      lg_graph_use_count(&s->g, n->in[1]) == 1)
+    release_value_pages(s, n->in[1]);
+}
+
+/* After planning: weights shared by several nodes that all hold copies. */
+static void release_packed_weights(ledge_session *s) {
+  lg_graph *g = &s->g;
+  if (!s->model->file.addr) return;
+  uint8_t *needed = calloc((size_t)g->n_values + 1, 1), *held = calloc((size_t)g->n_values + 1, 1);
+  if (!needed || !held) {
+    free(needed);
+    free(held);
+    return;
+  }
+  for (int i = 0; i < g->n_nodes; i++) {
+    const lg_node *n = &g->nodes[i];
+    if (n->dead) continue;
+    bool holds = lg_conv_holds_weights(n);
+    for (int k = 0; k < n->n_in; k++) {
+      if (n->in[k] < 0) continue;
+      if (k == 1 && holds)
+        held[n->in[k]] = 1;
+      else
+        needed[n->in[k]] = 1;
+    }
+  }
+  for (int v = 0; v < g->n_values; v++)
+    if (held[v] && !needed[v] && lg_graph_use_count(g, v) > 1) release_value_pages(s, v);
+  free(needed);
+  free(held);
+}
+
 static lg_status infer_and_fold(ledge_session *s, int max_io, int64_t *used) {
   lg_graph *g = &s->g;
-  lg_tensor **in = calloc((size_t)max_io + 1, sizeof *in), **out = calloc((size_t)max_io + 1, sizeof *out);
+  lg_tensor **in = calloc((size_t)max_io + 1, sizeof *in),
+            **out = calloc((size_t)max_io + 1, sizeof *out);
   if (!in || !out) {
     free(in);
     free(out);
@@ -118,7 +223,8 @@ static lg_status infer_and_fold(ledge_session *s, int max_io, int64_t *used) {
       if (n->in[k] < 0) continue;
       lg_value *v = &g->values[n->in[k]];
       if (!v->shape_known)
-        st = lg_error(LEDGE_ERR_SHAPE, "the shape of '%s' is not known; give the session its input shapes", v->name);
+        st = lg_error(LEDGE_ERR_SHAPE,
+                      "the shape of '%s' is not known; give the session its input shapes", v->name);
       in[k] = &v->t;
       all_const &= v->kind == LG_VALUE_CONSTANT;
     }
@@ -136,10 +242,13 @@ static lg_status infer_and_fold(ledge_session *s, int max_io, int64_t *used) {
     n->macs = 0;
     n->kernel = NULL;
     st = n->op->infer(n, in, out);
+    if (st == LEDGE_OK) release_after_infer(s, n);
     for (int k = 0; k < n->n_out && st == LEDGE_OK; k++) {
       if (!out[k]) continue;
-      if (out[k]->dtype == LEDGE_DTYPE_UNDEFINED || ledge_dtype_size(out[k]->dtype) == 0 || lg_tensor_count(out[k]) < 0)
-        st = lg_error(LEDGE_ERR_INTERNAL, "output %d has no valid dtype or shape after inference", k);
+      if (out[k]->dtype == LEDGE_DTYPE_UNDEFINED || ledge_dtype_size(out[k]->dtype) == 0 ||
+          lg_tensor_count(out[k]) < 0)
+        st = lg_error(LEDGE_ERR_INTERNAL, "output %d has no valid dtype or shape after inference",
+                      k);
       g->values[n->out[k]].shape_known = true;
     }
     if (st == LEDGE_OK && (all_const || n->op->shape_only) && !n->op->no_fold)
@@ -162,7 +271,8 @@ static lg_status plan_with(ledge_session *s, ledge_tensor *const *inputs) {
     lg_value *v = &g->values[g->inputs[i]];
     const lg_tensor *shape = &s->input_shapes[i];
     if (shape->rank < 0 || lg_tensor_count(shape) < 0)
-      return lg_error(LEDGE_ERR_SHAPE, "input '%s' has an unknown shape; set it before running", v->name);
+      return lg_error(LEDGE_ERR_SHAPE, "input '%s' has an unknown shape; set it before running",
+                      v->name);
     lg_tensor_set_shape(&v->t, shape->rank, shape->dims);
     v->shape_known = true;
     s->snapshot_valid[i] = false;
@@ -211,7 +321,8 @@ static lg_status plan_with(ledge_session *s, ledge_tensor *const *inputs) {
     s->io_start[s->n_order] = (int)pos;
     s->order[s->n_order++] = i;
     for (int k = 0; k < n->n_in; k++) s->io[pos++] = n->in[k] >= 0 ? &g->values[n->in[k]].t : NULL;
-    for (int k = 0; k < n->n_out; k++) s->io[pos++] = n->out[k] >= 0 ? &g->values[n->out[k]].t : NULL;
+    for (int k = 0; k < n->n_out; k++)
+      s->io[pos++] = n->out[k] >= 0 ? &g->values[n->out[k]].t : NULL;
     s->macs += n->macs;
   }
 
@@ -240,7 +351,9 @@ static lg_status plan_with(ledge_session *s, ledge_tensor *const *inputs) {
   s->intermediate_bytes = mp.intermediate_bytes;
   LG_TRY(charge(s, &used, s->arena_bytes));
   s->arena = lg_aligned_alloc((size_t)s->arena_bytes);
-  if (!s->arena) return lg_error(LEDGE_ERR_NO_MEMORY, "out of memory for a %lld-byte arena", (long long)s->arena_bytes);
+  if (!s->arena)
+    return lg_error(LEDGE_ERR_NO_MEMORY, "out of memory for a %lld-byte arena",
+                    (long long)s->arena_bytes);
   for (int v = 0; v < g->n_values; v++) {
     lg_value *val = &g->values[v];
     if (val->arena_offset >= 0) {
@@ -258,6 +371,7 @@ static lg_status plan_with(ledge_session *s, ledge_tensor *const *inputs) {
 static lg_status plan(ledge_session *s, ledge_tensor *const *inputs) {
   lg_status st = plan_with(s, NULL);
   if (st == LEDGE_ERR_SHAPE && inputs) st = plan_with(s, inputs);
+  if (st == LEDGE_OK) release_packed_weights(s);
   return st;
 }
 
@@ -268,8 +382,10 @@ ledge_status ledge_session_create(const ledge_model *model, const ledge_session_
   ledge_session *s = calloc(1, sizeof *s);
   if (!s) return lg_error(LEDGE_ERR_NO_MEMORY, "out of memory");
   s->model = model;
-  if (options) s->options = *options;
-  else ledge_session_options_init(&s->options);
+  if (options)
+    s->options = *options;
+  else
+    ledge_session_options_init(&s->options);
   const lg_graph *mg = &model->graph;
   s->input_shapes = calloc((size_t)mg->n_inputs + 1, sizeof(lg_tensor));
   s->outputs = calloc((size_t)mg->n_outputs + 1, sizeof(lg_tensor));
@@ -335,7 +451,6 @@ int ledge_session_output_index(const ledge_session *s, const char *name) {
 int ledge_session_input_count(const ledge_session *s) { return s->model->graph.n_inputs; }
 int ledge_session_output_count(const ledge_session *s) { return s->model->graph.n_outputs; }
 
-
 ledge_status ledge_session_input_info(const ledge_session *s, int index, ledge_tensor_info *info) {
   const lg_graph *g = s->planned ? &s->g : &s->model->graph;
   return lg_value_info(g, g->inputs, g->n_inputs, index, info);
@@ -347,23 +462,29 @@ ledge_status ledge_session_output_info(const ledge_session *s, int index, ledge_
 }
 
 /* Checks a requested shape against the model's declared one. */
-static lg_status check_input_shape(const ledge_session *s, int index, int rank, const int64_t *dims) {
+static lg_status check_input_shape(const ledge_session *s, int index, int rank,
+                                   const int64_t *dims) {
   const lg_value *v = &s->model->graph.values[s->model->graph.inputs[index]];
   char want[256], got[256];
   if (rank < 0 || rank > LEDGE_MAX_RANK || (rank > 0 && !dims))
-    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "input '%s': rank %d is out of range", v->name, rank);
+    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "input '%s': rank %d is out of range", v->name,
+                    rank);
   for (int i = 0; i < rank; i++)
-    if (dims[i] < 0) return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "input '%s': dimension %d is negative", v->name, i);
+    if (dims[i] < 0)
+      return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "input '%s': dimension %d is negative", v->name,
+                      i);
   if (v->t.rank < 0) return LEDGE_OK;
   bool ok = v->t.rank == rank;
   for (int i = 0; ok && i < rank; i++) ok = v->t.dims[i] < 0 || v->t.dims[i] == dims[i];
   if (!ok)
     return lg_error(LEDGE_ERR_SHAPE, "input '%s' has shape %s but the model expects %s", v->name,
-                    lg_shape_str(rank, dims, got, sizeof got), lg_shape_str(v->t.rank, v->t.dims, want, sizeof want));
+                    lg_shape_str(rank, dims, got, sizeof got),
+                    lg_shape_str(v->t.rank, v->t.dims, want, sizeof want));
   return LEDGE_OK;
 }
 
-ledge_status ledge_session_set_input_shape(ledge_session *s, int index, int rank, const int64_t *dims) {
+ledge_status ledge_session_set_input_shape(ledge_session *s, int index, int rank,
+                                           const int64_t *dims) {
   if (!s || index < 0 || index >= s->model->graph.n_inputs)
     return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "input index %d is out of range", index);
   LG_TRY(check_input_shape(s, index, rank, dims));
@@ -383,9 +504,11 @@ ledge_status ledge_session_run(ledge_session *s, ledge_tensor *const *inputs, in
   if (!s) return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "session is NULL");
   const lg_graph *mg = &s->model->graph;
   if (n_inputs != mg->n_inputs || (n_inputs > 0 && !inputs))
-    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "the model has %d inputs but %d were given", mg->n_inputs, n_inputs);
+    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "the model has %d inputs but %d were given",
+                    mg->n_inputs, n_inputs);
   if (outputs && n_outputs != mg->n_outputs)
-    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "the model has %d outputs but %d were given", mg->n_outputs, n_outputs);
+    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "the model has %d outputs but %d were given",
+                    mg->n_outputs, n_outputs);
 
   bool replan = !s->planned;
   for (int i = 0; i < n_inputs; i++) {
@@ -402,7 +525,8 @@ ledge_status ledge_session_run(ledge_session *s, ledge_tensor *const *inputs, in
     }
     if (!t->data && lg_tensor_count(t) > 0)
       return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "input '%s' has no data", v->name);
-    if (s->planned && s->snapshot_valid[i] && memcmp(s->snapshot[i], t->data, lg_tensor_bytes(t)) != 0)
+    if (s->planned && s->snapshot_valid[i] &&
+        memcmp(s->snapshot[i], t->data, lg_tensor_bytes(t)) != 0)
       replan = true;
   }
   if (replan) {
@@ -425,7 +549,8 @@ ledge_status ledge_session_run(ledge_session *s, ledge_tensor *const *inputs, in
     if (st != LEDGE_OK) return lg_error_context(st, "node '%s' (%s): ", n->name, n->op_type);
     if (s->profile_ms) {
       clock_gettime(CLOCK_MONOTONIC, &t1);
-      s->profile_ms[k] += (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-6;
+      s->profile_ms[k] +=
+          (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-6;
     }
   }
   if (s->profile_ms) s->profile_runs++;
@@ -437,8 +562,10 @@ ledge_status ledge_session_run(ledge_session *s, ledge_tensor *const *inputs, in
     if (outputs && outputs[i]) {
       lg_tensor *o = outputs[i];
       if (o->dtype != t->dtype || lg_tensor_count(o) != lg_tensor_count(t))
-        return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "output '%s' needs a %s tensor of %lld elements",
-                        g->values[g->outputs[i]].name, ledge_dtype_name(t->dtype), (long long)lg_tensor_count(t));
+        return lg_error(LEDGE_ERR_INVALID_ARGUMENT,
+                        "output '%s' needs a %s tensor of %lld elements",
+                        g->values[g->outputs[i]].name, ledge_dtype_name(t->dtype),
+                        (long long)lg_tensor_count(t));
       if (o->data != t->data) memcpy(o->data, t->data, lg_tensor_bytes(t));
     }
   }
@@ -455,7 +582,9 @@ ledge_status ledge_session_output(const ledge_session *s, int index, const ledge
 
 ledge_status ledge_session_stats_get(const ledge_session *s, ledge_session_stats *st) {
   if (!s || !st) return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "session and stats must not be NULL");
-  if (!s->planned) return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "the session is not planned yet (input shapes unknown)");
+  if (!s->planned)
+    return lg_error(LEDGE_ERR_INVALID_ARGUMENT,
+                    "the session is not planned yet (input shapes unknown)");
   memset(st, 0, sizeof *st);
   st->arena_bytes = s->arena_bytes;
   st->intermediate_bytes = s->intermediate_bytes;
@@ -465,12 +594,16 @@ ledge_status ledge_session_stats_get(const ledge_session *s, ledge_session_stats
   return LEDGE_OK;
 }
 
-int ledge_session_profile_count(const ledge_session *s) { return s && s->profile_ms ? s->n_order : 0; }
+int ledge_session_profile_count(const ledge_session *s) {
+  return s && s->profile_ms ? s->n_order : 0;
+}
 
 ledge_status ledge_session_profile_get(const ledge_session *s, int index, ledge_node_profile *out) {
   if (!s || !out) return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "session and out must not be NULL");
-  if (!s->profile_ms) return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "the session was not created with profile = 1");
-  if (index < 0 || index >= s->n_order) return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "profile index %d is out of range", index);
+  if (!s->profile_ms)
+    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "the session was not created with profile = 1");
+  if (index < 0 || index >= s->n_order)
+    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "profile index %d is out of range", index);
   const lg_node *n = &s->g.nodes[s->order[index]];
   out->name = n->name;
   out->op_type = n->op_type;
