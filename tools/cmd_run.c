@@ -6,7 +6,9 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "formats/ledge_format.h"
 #include "ledge/npy.h"
+#include "runtime/model.h"
 
 static void help(FILE *f) {
   fprintf(f,
@@ -20,7 +22,12 @@ static void help(FILE *f) {
           "  --threads N        threads (default: one per core)\n"
           "  --top K            classes to list for classifier-shaped outputs (default 5)\n"
           "  --seed S           seed of the random inputs (default 0)\n"
-          "  --json             print the summary as JSON\n");
+          "  --json             print the summary as JSON\n"
+          "  --selftest         check a .ledge model against the reference input and\n"
+          "                     outputs it carries (ledge convert --selftest): the\n"
+          "                     weights' checksum, the outputs, and layer by layer the\n"
+          "                     first layer that diverges; exit status 1 if it fails\n"
+          "  --tolerance T      the self-test's tolerance (default: the file's)\n");
 }
 
 /* Output names become file names: keep them inside the folder. */
@@ -94,18 +101,62 @@ static void summarize(FILE *f, const char *name, const ledge_tensor *t, int top,
   free(best);
 }
 
+/* ledge run MODEL --selftest: the health check a device runs before serving. */
+static int run_selftest(const char *path, int threads, double tolerance, bool json) {
+  ledge_model *model;
+  double load_s;
+  if (cli_load_model(path, &model, &load_s)) return 1;
+  int rc = 0;
+  lg_ledge_selftest_report rep = {0};
+  if (!model->ledge || !model->ledge->has_selftest) {
+    rc = cli_fail("run: %s carries no self-test (write it with ledge convert IN OUT.ledge --selftest)", path);
+  } else if (lg_ledge_verify_data(model->ledge) != LEDGE_OK) {
+    snprintf(rep.message, sizeof rep.message, "self-test FAILED: %s", ledge_last_error());
+    rc = 1;
+  } else if (lg_ledge_selftest_run(model, &model->ledge->selftest, (float)tolerance, threads, &rep) != LEDGE_OK) {
+    rc = cli_fail("run: %s", ledge_last_error());
+    rep.message[0] = 0;
+  } else {
+    rc = rep.passed ? 0 : 1;
+  }
+  if (rep.message[0]) {
+    if (json) {
+      printf("{\"model\": ");
+      cli_json_string(stdout, path);
+      printf(", \"selftest\": {\"passed\": %s, \"layers_checked\": %d, \"max_output_error\": %.6g, "
+             "\"first_diverging_layer\": ",
+             rc ? "false" : "true", rep.layers_checked, rep.max_output_error);
+      if (rep.first_layer[0]) cli_json_string(stdout, rep.first_layer);
+      else printf("null");
+      printf(", \"first_layer_error\": %.6g, \"message\": ", rep.first_error);
+      cli_json_string(stdout, rep.message);
+      printf("}, \"load_ms\": %.3f}\n", load_s * 1e3);
+    } else {
+      printf("%s\n", rep.message);
+    }
+  }
+  ledge_model_destroy(model);
+  return rc;
+}
+
 int cmd_run(int argc, char **argv) {
   const char *path = NULL, *out_dir = NULL, *value;
   const char *input_specs[64];
   int n_specs = 0;
   long threads = 0, top = 5, seed = 0;
-  bool json = false;
+  bool json = false, selftest = false;
+  double tolerance = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
       help(stdout);
       return 0;
     } else if (!strcmp(argv[i], "--json")) json = true;
-    else if (cli_option(argc, argv, &i, "--input", &value)) {
+    else if (!strcmp(argv[i], "--selftest")) selftest = true;
+    else if (cli_option(argc, argv, &i, "--tolerance", &value)) {
+      char *end;
+      tolerance = strtod(value, &end);
+      if (*end || !(tolerance > 0) || tolerance > 1) return cli_fail("run: --tolerance wants a number in (0, 1]");
+    } else if (cli_option(argc, argv, &i, "--input", &value)) {
       if (n_specs == 64) return cli_fail("run: too many --input options");
       input_specs[n_specs++] = value;
     } else if (cli_option(argc, argv, &i, "--output-dir", &value)) out_dir = value;
@@ -122,6 +173,7 @@ int cmd_run(int argc, char **argv) {
     help(stderr);
     return 2;
   }
+  if (selftest) return run_selftest(path, (int)threads, tolerance, json);
   ledge_model *model;
   ledge_session *session;
   double load_s;

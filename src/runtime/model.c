@@ -1,6 +1,7 @@
 /* model.c: loading models and describing them (the public ledge_model API). */
 #include "runtime/model.h"
 
+#include "formats/ledge_format.h"
 #include "formats/tfjs.h"
 
 #include <libgen.h>
@@ -11,7 +12,21 @@
 
 static lg_status finish_load(ledge_model *m, const uint8_t *data, size_t size, bool writable,
                              const char *base_dir) {
+  if (lg_ledge_detect(data, size)) { /* the native format */
+    m->format = "ledge";
+    LG_TRY(lg_ledge_import(data, size, &m->graph, &m->ledge));
+    const char *producer = lg_ledge_meta(m->ledge, "producer"), *name = lg_ledge_meta(m->ledge, "name");
+    snprintf(m->producer, sizeof m->producer, "%s", producer ? producer : "ledge");
+    snprintf(m->name, sizeof m->name, "%s", name ? name : "");
+    m->opset = m->ledge->opset;
+    m->ir_version = m->ledge->ir_version;
+    m->imported_nodes = m->graph.n_nodes;
+    const char *verify = getenv("LEDGE_VERIFY"); /* also check the weights' checksum */
+    if (verify && *verify && strcmp(verify, "0")) LG_TRY(lg_ledge_verify_data(m->ledge));
+    return lg_pass_check_order(&m->graph);
+  }
   if (lg_tfjs_detect(data, size)) { /* a TensorFlow.js model.json */
+    m->format = "tfjs";
     lg_tfjs_info info;
     LG_TRY(lg_tfjs_import((const char *)data, size, base_dir, &m->graph, &info));
     snprintf(m->producer, sizeof m->producer, "TensorFlow.js %s%s%s", info.format, *info.producer ? " " : "", info.producer);
@@ -20,6 +35,7 @@ static lg_status finish_load(ledge_model *m, const uint8_t *data, size_t size, b
     m->imported_nodes = m->graph.n_nodes;
     return lg_pass_check_order(&m->graph);
   }
+  m->format = "onnx";
   lg_onnx_import imp = {0};
   imp.data = data;
   imp.size = size;
@@ -74,6 +90,7 @@ ledge_status ledge_model_load_memory(const void *data, size_t size, ledge_model 
 void ledge_model_destroy(ledge_model *m) {
   if (!m) return;
   lg_graph_free(&m->graph);
+  lg_ledge_info_free(m->ledge);
   for (int i = 0; i < m->n_maps; i++) lg_unmap(&m->maps[i]);
   free(m->maps);
   lg_unmap(&m->file);
@@ -174,7 +191,7 @@ ledge_status ledge_model_op_type(const ledge_model *m, int index, const char **o
 
 ledge_status ledge_model_source_get(const ledge_model *m, ledge_model_source *src) {
   if (!m || !src) return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "NULL argument");
-  src->format = strncmp(m->producer, "TensorFlow.js", 13) ? "onnx" : "tfjs";
+  src->format = m->format ? m->format : "onnx";
   src->producer = m->producer;
   src->graph_name = m->name;
   src->opset = m->opset;

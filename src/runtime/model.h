@@ -16,6 +16,8 @@ struct ledge_model {
   char producer[64];
   char name[64];
   int64_t imported_nodes; /* before the passes */
+  const char *format;     /* "onnx", "tfjs" or "ledge" */
+  struct lg_ledge_info *ledge; /* what a .ledge file holds besides the graph, else NULL */
 };
 
 /* Fills info from value list[index] of g (for the model and session APIs). */
