@@ -50,7 +50,8 @@ static int by_score(const void *a, const void *b) {
   return x->index < y->index ? -1 : 1;
 }
 
-static void summarize(FILE *f, const char *name, const ledge_tensor *t, int top, bool json, bool first) {
+static void summarize(FILE *f, const char *name, const ledge_tensor *t, int top, bool json,
+                      bool first) {
   ledge_tensor_info info = {name, ledge_tensor_dtype(t), ledge_tensor_rank(t), {0}};
   for (int d = 0; d < info.rank; d++) info.dims[d] = ledge_tensor_dims(t)[d];
   char dims[256];
@@ -65,7 +66,9 @@ static void summarize(FILE *f, const char *name, const ledge_tensor *t, int top,
       sum += x[i];
     }
   /* A classifier output: float [1, C] or [C] with C > 1. */
-  int64_t classes = info.rank == 2 && info.dims[0] == 1 ? info.dims[1] : info.rank == 1 ? info.dims[0] : 0;
+  int64_t classes = info.rank == 2 && info.dims[0] == 1 ? info.dims[1]
+                    : info.rank == 1                    ? info.dims[0]
+                                                        : 0;
   int k = is_f32 && classes > 1 ? (int)(top < classes ? top : classes) : 0;
   scored *best = NULL;
   if (k > 0 && (best = malloc(sizeof *best * (size_t)classes))) {
@@ -78,23 +81,28 @@ static void summarize(FILE *f, const char *name, const ledge_tensor *t, int top,
     fprintf(f, "%s{\"name\": ", first ? "" : ", ");
     cli_json_string(f, name);
     fprintf(f, ", \"dtype\": \"%s\", \"shape\": [", ledge_dtype_name(info.dtype));
-    for (int d = 0; d < info.rank; d++) fprintf(f, "%s%lld", d ? ", " : "", (long long)info.dims[d]);
+    for (int d = 0; d < info.rank; d++)
+      fprintf(f, "%s%lld", d ? ", " : "", (long long)info.dims[d]);
     fprintf(f, "]");
-    if (is_f32 && n > 0) fprintf(f, ", \"min\": %.9g, \"max\": %.9g, \"mean\": %.9g", mn, mx, sum / (double)n);
+    if (is_f32 && n > 0)
+      fprintf(f, ", \"min\": %.9g, \"max\": %.9g, \"mean\": %.9g", mn, mx, sum / (double)n);
     if (k) {
       fprintf(f, ", \"top\": [");
       for (int i = 0; i < k; i++)
-        fprintf(f, "%s{\"index\": %lld, \"score\": %.9g}", i ? ", " : "", (long long)best[i].index, best[i].score);
+        fprintf(f, "%s{\"index\": %lld, \"score\": %.9g}", i ? ", " : "", (long long)best[i].index,
+                best[i].score);
       fprintf(f, "]");
     }
     fprintf(f, "}");
   } else {
-    fprintf(f, "%-24s %-8s %-16s", name, ledge_dtype_name(info.dtype), cli_dims(&info, dims, sizeof dims));
+    fprintf(f, "%-24s %-8s %-16s", name, ledge_dtype_name(info.dtype),
+            cli_dims(&info, dims, sizeof dims));
     if (is_f32 && n > 0) fprintf(f, " min %.5g  max %.5g  mean %.5g", mn, mx, sum / (double)n);
     fprintf(f, "\n");
     if (k) {
       fprintf(f, "  top-%d:", k);
-      for (int i = 0; i < k; i++) fprintf(f, "  #%lld (%.4f)", (long long)best[i].index, best[i].score);
+      for (int i = 0; i < k; i++)
+        fprintf(f, "  #%lld (%.4f)", (long long)best[i].index, best[i].score);
       fprintf(f, "\n");
     }
   }
@@ -109,11 +117,13 @@ static int run_selftest(const char *path, int threads, double tolerance, bool js
   int rc = 0;
   lg_ledge_selftest_report rep = {0};
   if (!model->ledge || !model->ledge->has_selftest) {
-    rc = cli_fail("run: %s carries no self-test (write it with ledge convert IN OUT.ledge --selftest)", path);
+    rc = cli_fail(
+        "run: %s carries no self-test (write it with ledge convert IN OUT.ledge --selftest)", path);
   } else if (lg_ledge_verify_data(model->ledge) != LEDGE_OK) {
     snprintf(rep.message, sizeof rep.message, "self-test FAILED: %s", ledge_last_error());
     rc = 1;
-  } else if (lg_ledge_selftest_run(model, &model->ledge->selftest, (float)tolerance, threads, &rep) != LEDGE_OK) {
+  } else if (lg_ledge_selftest_run(model, &model->ledge->selftest, (float)tolerance, threads,
+                                   &rep) != LEDGE_OK) {
     rc = cli_fail("run: %s", ledge_last_error());
     rep.message[0] = 0;
   } else {
@@ -123,11 +133,14 @@ static int run_selftest(const char *path, int threads, double tolerance, bool js
     if (json) {
       printf("{\"model\": ");
       cli_json_string(stdout, path);
-      printf(", \"selftest\": {\"passed\": %s, \"layers_checked\": %d, \"max_output_error\": %.6g, "
-             "\"first_diverging_layer\": ",
-             rc ? "false" : "true", rep.layers_checked, rep.max_output_error);
-      if (rep.first_layer[0]) cli_json_string(stdout, rep.first_layer);
-      else printf("null");
+      printf(
+          ", \"selftest\": {\"passed\": %s, \"layers_checked\": %d, \"max_output_error\": %.6g, "
+          "\"first_diverging_layer\": ",
+          rc ? "false" : "true", rep.layers_checked, rep.max_output_error);
+      if (rep.first_layer[0])
+        cli_json_string(stdout, rep.first_layer);
+      else
+        printf("null");
       printf(", \"first_layer_error\": %.6g, \"message\": ", rep.first_error);
       cli_json_string(stdout, rep.message);
       printf("}, \"load_ms\": %.3f}\n", load_s * 1e3);
@@ -150,24 +163,30 @@ int cmd_run(int argc, char **argv) {
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
       help(stdout);
       return 0;
-    } else if (!strcmp(argv[i], "--json")) json = true;
-    else if (!strcmp(argv[i], "--selftest")) selftest = true;
+    } else if (!strcmp(argv[i], "--json"))
+      json = true;
+    else if (!strcmp(argv[i], "--selftest"))
+      selftest = true;
     else if (cli_option(argc, argv, &i, "--tolerance", &value)) {
       char *end;
       tolerance = strtod(value, &end);
-      if (*end || !(tolerance > 0) || tolerance > 1) return cli_fail("run: --tolerance wants a number in (0, 1]");
+      if (*end || !(tolerance > 0) || tolerance > 1)
+        return cli_fail("run: --tolerance wants a number in (0, 1]");
     } else if (cli_option(argc, argv, &i, "--input", &value)) {
       if (n_specs == 64) return cli_fail("run: too many --input options");
       input_specs[n_specs++] = value;
-    } else if (cli_option(argc, argv, &i, "--output-dir", &value)) out_dir = value;
+    } else if (cli_option(argc, argv, &i, "--output-dir", &value))
+      out_dir = value;
     else if (cli_option(argc, argv, &i, "--threads", &value)) {
       if (!cli_parse_int("--threads", value, 0, 1024, &threads)) return 2;
     } else if (cli_option(argc, argv, &i, "--top", &value)) {
       if (!cli_parse_int("--top", value, 0, 1000000, &top)) return 2;
     } else if (cli_option(argc, argv, &i, "--seed", &value)) {
       if (!cli_parse_int("--seed", value, 0, 2147483647, &seed)) return 2;
-    } else if (argv[i][0] != '-' && !path) path = argv[i];
-    else return cli_fail("run: unexpected argument '%s' (see ledge run --help)", argv[i]);
+    } else if (argv[i][0] != '-' && !path)
+      path = argv[i];
+    else
+      return cli_fail("run: unexpected argument '%s' (see ledge run --help)", argv[i]);
   }
   if (!path) {
     help(stderr);
@@ -199,12 +218,14 @@ int cmd_run(int argc, char **argv) {
     } else if (n_in != 1) {
       rc = cli_fail("run: the model has %d inputs; write --input NAME=FILE", n_in);
     }
-    if (!rc && ledge_npy_load(file, &inputs[index]) != LEDGE_OK) rc = cli_fail("run: %s", ledge_last_error());
+    if (!rc && ledge_npy_load(file, &inputs[index]) != LEDGE_OK)
+      rc = cli_fail("run: %s", ledge_last_error());
   }
   if (!rc) {
     /* Plan for the given inputs' shapes first, so random ones match them. */
     for (int i = 0; i < n_in && !rc; i++)
-      if (inputs[i] && ledge_session_set_input_shape(session, i, ledge_tensor_rank(inputs[i]), ledge_tensor_dims(inputs[i])) != LEDGE_OK)
+      if (inputs[i] && ledge_session_set_input_shape(session, i, ledge_tensor_rank(inputs[i]),
+                                                     ledge_tensor_dims(inputs[i])) != LEDGE_OK)
         rc = cli_fail_status("run");
     for (int i = 0; i < n_in && !rc; i++) {
       ledge_tensor_info info;
@@ -213,7 +234,8 @@ int cmd_run(int argc, char **argv) {
       for (int d = 0; d < info.rank; d++) unknown |= info.dims[d] < 0;
       if (!inputs[i] && unknown) {
         for (int d = 0; d < info.rank; d++) info.dims[d] = info.dims[d] < 0 ? 1 : info.dims[d];
-        if (info.rank < 0 || ledge_session_set_input_shape(session, i, info.rank, info.dims) != LEDGE_OK)
+        if (info.rank < 0 ||
+            ledge_session_set_input_shape(session, i, info.rank, info.dims) != LEDGE_OK)
           rc = cli_fail("run: input '%s' has an unknown shape; give it with --input", info.name);
       }
     }
@@ -229,7 +251,9 @@ int cmd_run(int argc, char **argv) {
   if (!rc && out_dir && mkdir(out_dir, 0777) != 0 && errno != EEXIST)
     rc = cli_fail("run: cannot create '%s': %s", out_dir, strerror(errno));
   int n_out = ledge_session_output_count(session);
-  if (!rc && json) printf("{\"model\": \"%s\", \"load_ms\": %.3f, \"run_ms\": %.3f, \"outputs\": [", path, load_s * 1e3, run_s * 1e3);
+  if (!rc && json)
+    printf("{\"model\": \"%s\", \"load_ms\": %.3f, \"run_ms\": %.3f, \"outputs\": [", path,
+           load_s * 1e3, run_s * 1e3);
   for (int i = 0; i < n_out && !rc; i++) {
     const ledge_tensor *t;
     ledge_tensor_info info;
@@ -244,8 +268,11 @@ int cmd_run(int argc, char **argv) {
     }
   }
   if (!rc) {
-    if (json) printf("], \"peak_rss_kb\": %ld}\n", cli_peak_rss_kb());
-    else printf("load %.2f ms, run %.2f ms, peak RSS %.1f MB\n", load_s * 1e3, run_s * 1e3, cli_peak_rss_kb() / 1024.0);
+    if (json)
+      printf("], \"peak_rss_kb\": %ld}\n", cli_peak_rss_kb());
+    else
+      printf("load %.2f ms, run %.2f ms, peak RSS %.1f MB\n", load_s * 1e3, run_s * 1e3,
+             cli_peak_rss_kb() / 1024.0);
   }
   for (int i = 0; i < n_in; i++) ledge_tensor_destroy(inputs[i]);
   free(inputs);

@@ -8,6 +8,11 @@ the onnx checker (python3-onnx) and ONNX Runtime (onnxruntime-node).
       checker accepts the original, it must accept the rewritten model;
       wherever ONNX Runtime runs the original on the case's inputs, it must
       run the rewritten one and give the same outputs.
+  check_onnx_write.py model LEDGE MODEL INPUT_NAME INPUT.npy REFERENCE_DIR WORK_DIR
+      `ledge convert` any model ledge reads (e.g. a TF.js model.json) to
+      ONNX; the checker must accept it and ONNX Runtime must give on it the
+      reference outputs (REFERENCE_DIR/<output>.npy, e.g. TF.js's) within
+      1e-3 of each output's scale.
   check_onnx_write.py networks LEDGE CACHE WORK_DIR NAME...
       `ledge convert` each exported torchvision network (CACHE/models) to
       ONNX; the checker must accept it, and ONNX Runtime must give on it the
@@ -169,9 +174,45 @@ def networks(ledge, cache, work, names):
     return 1 if failures else 0
 
 
+def one_model(ledge, model, input_name, input_npy, reference, work):
+    os.makedirs(work, exist_ok=True)
+    out = os.path.join(work, "model.onnx")
+    r = subprocess.run([ledge, "convert", model, out, "--json"], capture_output=True, text=True)
+    if r.returncode != 0:
+        print("FAIL ledge convert:", r.stderr.strip())
+        return 1
+    print(r.stdout.strip())
+    failures = []
+    err = checker_ok(out)
+    if err:
+        failures.append(f"the checker rejects the converted model: {err}")
+    spec = input_spec(input_name, np.load(input_npy), os.path.join(work, "input.bin"))
+    run_ort([{"model": out, "inputs": [spec], "out": os.path.join(work, "ort")}], work)
+    got = read_result(os.path.join(work, "ort"))
+    if isinstance(got, str):
+        failures.append(f"ONNX Runtime cannot run the converted model: {got}")
+        got = []
+    for out_name, a in got:
+        ref_path = os.path.join(reference, out_name + ".npy")
+        if not os.path.exists(ref_path):
+            failures.append(f"output {out_name} has no reference")
+            continue
+        ref = np.load(ref_path)
+        scale = max(float(np.max(np.abs(ref))), 1e-30)
+        e = float(np.max(np.abs(a.astype(np.float64) - ref))) / scale if a.shape == ref.shape else float("inf")
+        print(f"{out_name} {list(a.shape)}: ONNX Runtime vs reference, error {e:.2e} of the scale")
+        if not e <= 1e-3:
+            failures.append(f"output {out_name} differs from the reference (error {e:.2e})")
+    for f in failures:
+        print("FAIL", f)
+    return 1 if failures else 0
+
+
 def main(argv):
     if len(argv) >= 5 and argv[1] == "suite":
         return suite(argv[2], argv[3], argv[4])
+    if len(argv) == 8 and argv[1] == "model":
+        return one_model(*argv[2:8])
     if len(argv) >= 6 and argv[1] == "networks":
         return networks(argv[2], argv[3], argv[4], argv[5:])
     print(__doc__, file=sys.stderr)
