@@ -34,7 +34,8 @@ int tf_node(tfjs_im *im, const char *op_type, const char *hint, int n_in, const 
   const char *domain = !strncmp(op_type, "Tf", 2) ? "ledge.tf" : "";
   const lg_op_def *def = lg_op_find(domain, op_type);
   if (!def) {
-    lg_error(LEDGE_ERR_UNSUPPORTED, "operator %s is not available (needed for '%s')", op_type, hint);
+    lg_error(LEDGE_ERR_UNSUPPORTED, "operator %s is not available (needed for '%s')", op_type,
+             hint);
     return -1;
   }
   lg_graph *g = im->g;
@@ -53,8 +54,10 @@ int tf_node(tfjs_im *im, const char *op_type, const char *hint, int n_in, const 
   for (int i = 0; i < n_in; i++) node->in[i] = ins[i];
   for (int k = 0; k < n_out; k++) {
     char nm[512];
-    if (k == 0) snprintf(nm, sizeof nm, "%s", hint);
-    else snprintf(nm, sizeof nm, "%s:%d", hint, k);
+    if (k == 0)
+      snprintf(nm, sizeof nm, "%s", hint);
+    else
+      snprintf(nm, sizeof nm, "%s:%d", hint, k);
     int v = new_value(im, nm);
     if (v < 0) return -1;
     g->values[v].producer = ni;
@@ -145,7 +148,9 @@ int tf_const_i64(tfjs_im *im, int n, const int64_t *vals) {
   return tf_const_new(im, "ints", LEDGE_INT64, 1, &d, vals);
 }
 
-int tf_const_f32_scalar(tfjs_im *im, float v) { return tf_const_new(im, "scalar", LEDGE_FLOAT32, 0, NULL, &v); }
+int tf_const_f32_scalar(tfjs_im *im, float v) {
+  return tf_const_new(im, "scalar", LEDGE_FLOAT32, 0, NULL, &v);
+}
 
 int tf_const_ints(const tfjs_im *im, int v, int64_t *vals, int max) {
   const lg_tensor *t = tf_const(im, v);
@@ -239,8 +244,10 @@ int tf_nhwc(tfjs_im *im, tf_ref *r) {
   char hint[512];
   size_t len = strlen(nm);
   /* "x#nchw" becomes "x" again. */
-  if (len > 5 && !strcmp(nm + len - 5, "#nchw")) snprintf(hint, sizeof hint, "%.*s", (int)(len - 5), nm);
-  else snprintf(hint, sizeof hint, "%s#nhwc", nm);
+  if (len > 5 && !strcmp(nm + len - 5, "#nchw"))
+    snprintf(hint, sizeof hint, "%.*s", (int)(len - 5), nm);
+  else
+    snprintf(hint, sizeof hint, "%s#nhwc", nm);
   int out;
   int n = tf_node(im, "Transpose", hint, 1, &r->nchw, 1, &out);
   if (n < 0 || tf_attr_ints(im, n, "perm", 4, to_nhwc) != LEDGE_OK) return -1;
@@ -252,7 +259,8 @@ int tf_nchw(tfjs_im *im, tf_ref *r) {
   if (r->nchw >= 0) return r->nchw;
   static const int64_t to_nchw[4] = {0, 3, 1, 2};
   if (r->rank != 4) {
-    lg_error(LEDGE_ERR_UNSUPPORTED, "'%s' must be a 4-D NHWC tensor here", im->g->values[r->nhwc].name);
+    lg_error(LEDGE_ERR_UNSUPPORTED, "'%s' must be a 4-D NHWC tensor here",
+             im->g->values[r->nhwc].name);
     return -1;
   }
   const lg_tensor *c = tf_const(im, r->nhwc);
@@ -335,16 +343,18 @@ int tf_conv(tfjs_im *im, int x, int filter, int bias, int kind, const int64_t st
       for (int64_t i = 0; i < I; i++)
         for (int64_t o = 0; o < O; o++) {
           float val = src[((y * W + xx) * I + i) * O + o];
-          if (kind == 0) dst[((o * I + i) * H + y) * W + xx] = val;
-          else dst[((i * O + o) * H + y) * W + xx] = val;
+          if (kind == 0)
+            dst[((o * I + i) * H + y) * W + xx] = val;
+          else
+            dst[((i * O + o) * H + y) * W + xx] = val;
         }
   int ins[3] = {x, w, bias};
   int out;
   int n = tf_node(im, "Conv", hint, bias >= 0 ? 3 : 2, ins, 1, &out);
   if (n < 0) return -1;
   int64_t ks[2] = {H, W};
-  if (tf_attr_ints(im, n, "kernel_shape", 2, ks) || tf_attr_ints(im, n, "strides", 2, strides) || tf_attr_ints(im, n, "dilations", 2, dil) ||
-      tf_attr_int(im, n, "group", group))
+  if (tf_attr_ints(im, n, "kernel_shape", 2, ks) || tf_attr_ints(im, n, "strides", 2, strides) ||
+      tf_attr_ints(im, n, "dilations", 2, dil) || tf_attr_int(im, n, "group", group))
     return -1;
   if (pads) {
     int64_t p[4] = {pads[0], pads[1], pads[2], pads[3]};
@@ -423,7 +433,8 @@ static lg_status read_file(const char *path, uint8_t **data, size_t *size) {
 
 static lg_status parse_dims(const lg_json *shape, int *rank, int64_t *dims, const char *what) {
   if (!shape || shape->type != LG_JSON_ARRAY) return TF_FORMAT("%s has no shape", what);
-  if (shape->n > LEDGE_MAX_RANK) return lg_error(LEDGE_ERR_UNSUPPORTED, "%s has more than %d dimensions", what, LEDGE_MAX_RANK);
+  if (shape->n > LEDGE_MAX_RANK)
+    return lg_error(LEDGE_ERR_UNSUPPORTED, "%s has more than %d dimensions", what, LEDGE_MAX_RANK);
   for (int i = 0; i < shape->n; i++) {
     if (!lg_json_int(&shape->items[i], &dims[i]) || dims[i] < 0 || dims[i] > ((int64_t)1 << 40))
       return TF_FORMAT("%s has a bad dimension", what);
@@ -435,10 +446,12 @@ static lg_status parse_dims(const lg_json *shape, int *rank, int64_t *dims, cons
 }
 
 /* Decodes one manifest entry at buf[*off...] into a new constant value. */
-static lg_status load_weight(tfjs_im *im, const lg_json *w, const uint8_t *buf, size_t size, size_t *off) {
+static lg_status load_weight(tfjs_im *im, const lg_json *w, const uint8_t *buf, size_t size,
+                             size_t *off) {
   const char *name = lg_json_str(lg_json_get(w, "name"));
   const char *dtype = lg_json_str(lg_json_get(w, "dtype"));
-  if (!name || !*name || !dtype) return TF_FORMAT("weights manifest: an entry has no name or dtype");
+  if (!name || !*name || !dtype)
+    return TF_FORMAT("weights manifest: an entry has no name or dtype");
   int rank = 0;
   int64_t dims[LEDGE_MAX_RANK];
   char what[300];
@@ -446,23 +459,35 @@ static lg_status load_weight(tfjs_im *im, const lg_json *w, const uint8_t *buf, 
   LG_TRY(parse_dims(lg_json_get(w, "shape"), &rank, dims, what));
   int64_t count = lg_shape_count(rank, dims);
   ledge_dtype dt;
-  if (!strcmp(dtype, "float32")) dt = LEDGE_FLOAT32;
-  else if (!strcmp(dtype, "int32")) dt = LEDGE_INT32;
-  else if (!strcmp(dtype, "bool")) dt = LEDGE_BOOL;
-  else return lg_error(LEDGE_ERR_UNSUPPORTED, "weight '%s' has dtype %s, which is not supported", name, dtype);
+  if (!strcmp(dtype, "float32"))
+    dt = LEDGE_FLOAT32;
+  else if (!strcmp(dtype, "int32"))
+    dt = LEDGE_INT32;
+  else if (!strcmp(dtype, "bool"))
+    dt = LEDGE_BOOL;
+  else
+    return lg_error(LEDGE_ERR_UNSUPPORTED, "weight '%s' has dtype %s, which is not supported", name,
+                    dtype);
   const lg_json *q = lg_json_get(w, "quantization");
   const char *qdt = q ? lg_json_str(lg_json_get(q, "dtype")) : NULL;
   if (q && !qdt) return TF_FORMAT("weight '%s': quantization has no dtype", name);
   size_t es;
   int qkind = 0; /* 0 raw, 1 uint8, 2 uint16, 3 float16 */
-  if (!q) es = dt == LEDGE_BOOL ? 1 : 4;
-  else if (!strcmp(qdt, "uint8")) es = 1, qkind = 1;
-  else if (!strcmp(qdt, "uint16")) es = 2, qkind = 2;
-  else if (!strcmp(qdt, "float16")) es = 2, qkind = 3;
-  else return lg_error(LEDGE_ERR_UNSUPPORTED, "weight '%s': quantization dtype %s is not supported", name, qdt);
+  if (!q)
+    es = dt == LEDGE_BOOL ? 1 : 4;
+  else if (!strcmp(qdt, "uint8"))
+    es = 1, qkind = 1;
+  else if (!strcmp(qdt, "uint16"))
+    es = 2, qkind = 2;
+  else if (!strcmp(qdt, "float16"))
+    es = 2, qkind = 3;
+  else
+    return lg_error(LEDGE_ERR_UNSUPPORTED, "weight '%s': quantization dtype %s is not supported",
+                    name, qdt);
   double qmin = 0, qscale = 1;
   if (qkind == 1 || qkind == 2) {
-    if (!lg_json_double(lg_json_get(q, "min"), &qmin) || !lg_json_double(lg_json_get(q, "scale"), &qscale))
+    if (!lg_json_double(lg_json_get(q, "min"), &qmin) ||
+        !lg_json_double(lg_json_get(q, "scale"), &qscale))
       return TF_FORMAT("weight '%s': quantization needs min and scale", name);
   }
   if ((uint64_t)count > (SIZE_MAX / 8) || (size_t)count * es > size - *off)
@@ -506,9 +531,10 @@ static lg_status load_weight(tfjs_im *im, const lg_json *w, const uint8_t *buf, 
       float f = (float)x;
       /* Subnormal weights change nothing but make float math crawl. */
       ((float *)dst)[i] = fabsf(f) < FLT_MIN ? 0.0f : f;
-    }
-    else if (dt == LEDGE_INT32) ((int32_t *)dst)[i] = (int32_t)lrint(x);
-    else ((uint8_t *)dst)[i] = x != 0;
+    } else if (dt == LEDGE_INT32)
+      ((int32_t *)dst)[i] = (int32_t)lrint(x);
+    else
+      ((uint8_t *)dst)[i] = x != 0;
   }
   if (!lg_name_map_put(&im->weights, vname, v)) return TF_NOMEM();
   return LEDGE_OK;
@@ -525,7 +551,9 @@ static lg_status load_weights(tfjs_im *im, const lg_json *manifest) {
       return TF_FORMAT("weightsManifest group %d needs 'paths' and 'weights' lists", gi);
     if (weights->n == 0) continue;
     if (!im->base_dir)
-      return lg_error(LEDGE_ERR_UNSUPPORTED, "the model's weights are in shard files, which a model loaded from memory cannot read");
+      return lg_error(
+          LEDGE_ERR_UNSUPPORTED,
+          "the model's weights are in shard files, which a model loaded from memory cannot read");
     uint8_t *buf = NULL;
     size_t size = 0;
     lg_status st = LEDGE_OK;
@@ -553,7 +581,8 @@ static lg_status load_weights(tfjs_im *im, const lg_json *manifest) {
       free(part);
     }
     size_t off = 0;
-    for (int wi = 0; wi < weights->n && st == LEDGE_OK; wi++) st = load_weight(im, &weights->items[wi], buf, size, &off);
+    for (int wi = 0; wi < weights->n && st == LEDGE_OK; wi++)
+      st = load_weight(im, &weights->items[wi], buf, size, &off);
     free(buf);
     LG_TRY(st);
   }
@@ -583,7 +612,8 @@ static bool attr_b(const lg_json *node, const char *name, bool def) {
 }
 
 /* A string attribute (base64 bytes) decoded into buf; def if absent. */
-static const char *attr_s(const lg_json *node, const char *name, char *buf, size_t size, const char *def) {
+static const char *attr_s(const lg_json *node, const char *name, char *buf, size_t size,
+                          const char *def) {
   const char *s = lg_json_str(lg_json_get(attr(node, name), "s"));
   if (!s || !b64_decode(s, buf, size)) return def;
   return buf;
@@ -600,10 +630,12 @@ static int attr_list_i(const lg_json *node, const char *name, int64_t *vals, int
 
 static ledge_dtype tf_dtype(const char *s) {
   if (!s) return LEDGE_DTYPE_UNDEFINED;
-  static const struct { const char *n; ledge_dtype d; } map[] = {
-      {"DT_FLOAT", LEDGE_FLOAT32}, {"DT_INT32", LEDGE_INT32}, {"DT_INT64", LEDGE_INT64},
-      {"DT_BOOL", LEDGE_BOOL},     {"DT_UINT8", LEDGE_UINT8}, {"DT_INT8", LEDGE_INT8},
-      {"DT_HALF", LEDGE_FLOAT16},  {"DT_DOUBLE", LEDGE_FLOAT64}, {"DT_INT16", LEDGE_INT16}};
+  static const struct {
+    const char *n;
+    ledge_dtype d;
+  } map[] = {{"DT_FLOAT", LEDGE_FLOAT32}, {"DT_INT32", LEDGE_INT32},    {"DT_INT64", LEDGE_INT64},
+             {"DT_BOOL", LEDGE_BOOL},     {"DT_UINT8", LEDGE_UINT8},    {"DT_INT8", LEDGE_INT8},
+             {"DT_HALF", LEDGE_FLOAT16},  {"DT_DOUBLE", LEDGE_FLOAT64}, {"DT_INT16", LEDGE_INT16}};
   for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
     if (!strcmp(map[i].n, s)) return map[i].d;
   return LEDGE_DTYPE_UNDEFINED;
@@ -630,18 +662,21 @@ typedef lg_status (*op_fn)(gctx *c);
 static lg_status set_out(gctx *c, int k, int nhwc, int nchw, int rank) {
   if ((nhwc < 0 && nchw < 0)) return LEDGE_ERR_INTERNAL;
   char nm[512];
-  if (k == 0) snprintf(nm, sizeof nm, "%s", c->name);
-  else snprintf(nm, sizeof nm, "%s:%d", c->name, k);
+  if (k == 0)
+    snprintf(nm, sizeof nm, "%s", c->name);
+  else
+    snprintf(nm, sizeof nm, "%s:%d", c->name, k);
   return tf_ref_add(c->im, nm, nhwc, nchw, rank) < 0 ? LEDGE_ERR_NO_MEMORY : LEDGE_OK;
 }
 
 static lg_status need_inputs(gctx *c, int n) {
-  if (c->n_in < n) return TF_FORMAT("node '%s' (%s) needs %d inputs, has %d", c->name, c->op, n, c->n_in);
+  if (c->n_in < n)
+    return TF_FORMAT("node '%s' (%s) needs %d inputs, has %d", c->name, c->op, n, c->n_in);
   return LEDGE_OK;
 }
 
-#define CHECK_V(v) \
-  do {             \
+#define CHECK_V(v)                        \
+  do {                                    \
     if ((v) < 0) return LEDGE_ERR_FORMAT; \
   } while (0)
 
@@ -674,7 +709,9 @@ static lg_status op_conv(gctx *c) {
   LG_TRY(need_inputs(c, 2));
   char buf[64], fmt[16];
   const char *df = attr_s(c->node, "data_format", fmt, sizeof fmt, "NHWC");
-  if (strcmp(df, "NHWC")) return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' (%s): data_format %s is not supported", c->name, c->op, df);
+  if (strcmp(df, "NHWC"))
+    return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' (%s): data_format %s is not supported",
+                    c->name, c->op, df);
   int64_t st[8] = {1, 1, 1, 1}, dl[8] = {1, 1, 1, 1}, ep[16];
   if (attr_list_i(c->node, "strides", st, 8) < 0) st[1] = st[2] = 1;
   int nd = attr_list_i(c->node, "dilations", dl, 8);
@@ -701,12 +738,14 @@ static lg_status op_conv(gctx *c) {
     for (int i = 0; i < n_ops; i++) {
       char fo[32];
       const char *s = lg_json_str(&ops->items[i]);
-      if (!s || !b64_decode(s, fo, sizeof fo)) return TF_FORMAT("node '%s': bad fused_ops", c->name);
+      if (!s || !b64_decode(s, fo, sizeof fo))
+        return TF_FORMAT("node '%s': bad fused_ops", c->name);
       if (!strcmp(fo, "BiasAdd") || !strcmp(fo, "Add")) {
         LG_TRY(need_inputs(c, 3));
         bias = c->in[2]->nhwc;
         if (!tf_const(im, bias) || tf_const(im, bias)->rank != 1) {
-          return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s': the fused bias must be a 1-D constant", c->name);
+          return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s': the fused bias must be a 1-D constant",
+                          c->name);
         }
       } else if (!strcmp(fo, "FusedBatchNorm")) {
         LG_TRY(need_inputs(c, 6));
@@ -715,7 +754,8 @@ static lg_status op_conv(gctx *c) {
         LG_TRY(need_inputs(c, 4));
         prelu = c->in[3]->nhwc;
       } else if ((act = act_from_name(fo)) == TF_ACT_NONE) {
-        return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' (%s): fused op %s is not supported", c->name, c->op, fo);
+        return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' (%s): fused op %s is not supported",
+                        c->name, c->op, fo);
       }
     }
   }
@@ -723,7 +763,8 @@ static lg_status op_conv(gctx *c) {
   snprintf(h, sizeof h, "%s/conv", c->name);
   int64_t s2[2] = {st[1], st[2]}, d2[2] = {dl[1], dl[2]};
   int y = tf_conv(im, x, c->in[1]->nhwc, bias, depthwise ? 1 : 0, s2, d2, !strcmp(pad, "SAME"),
-                  explicit_pad ? pads : NULL, (act == TF_ACT_NONE && prelu < 0 && !bn) ? (hint_nchw(c, h, sizeof h), h) : h);
+                  explicit_pad ? pads : NULL,
+                  (act == TF_ACT_NONE && prelu < 0 && !bn) ? (hint_nchw(c, h, sizeof h), h) : h);
   CHECK_V(y);
   if (bn) {
     int ins[5] = {y, c->in[2]->nhwc, c->in[3]->nhwc, c->in[4]->nhwc, c->in[5]->nhwc};
@@ -749,22 +790,29 @@ static lg_status op_conv(gctx *c) {
 
 static lg_status op_unary(gctx *c) {
   LG_TRY(need_inputs(c, 1));
-  static const struct { const char *tf, *onnx; } map[] = {
-      {"Relu", "Relu"}, {"Sigmoid", "Sigmoid"}, {"Tanh", "Tanh"}, {"Elu", "Elu"}, {"Exp", "Exp"},
-      {"Log", "Log"},   {"Sqrt", "Sqrt"},       {"Neg", "Neg"},   {"Abs", "Abs"}, {"Floor", "Floor"},
-      {"Ceil", "Ceil"}, {"Reciprocal", "Reciprocal"}, {"Round", "Round"}, {"Sign", "Sign"},
-      {"Softplus", "Softplus"}, {"Softsign", "Softsign"}, {"Sin", "Sin"}, {"Cos", "Cos"},
-      {"LogicalNot", "Not"}, {"Erf", "Erf"}};
+  static const struct {
+    const char *tf, *onnx;
+  } map[] = {{"Relu", "Relu"},         {"Sigmoid", "Sigmoid"}, {"Tanh", "Tanh"},
+             {"Elu", "Elu"},           {"Exp", "Exp"},         {"Log", "Log"},
+             {"Sqrt", "Sqrt"},         {"Neg", "Neg"},         {"Abs", "Abs"},
+             {"Floor", "Floor"},       {"Ceil", "Ceil"},       {"Reciprocal", "Reciprocal"},
+             {"Round", "Round"},       {"Sign", "Sign"},       {"Softplus", "Softplus"},
+             {"Softsign", "Softsign"}, {"Sin", "Sin"},         {"Cos", "Cos"},
+             {"LogicalNot", "Not"},    {"Erf", "Erf"}};
   tf_ref *r = c->in[0];
   bool nchw = r->nchw >= 0;
   int x = nchw ? r->nchw : r->nhwc;
   char h[512];
-  if (nchw) hint_nchw(c, h, sizeof h);
-  else snprintf(h, sizeof h, "%s", c->name);
+  if (nchw)
+    hint_nchw(c, h, sizeof h);
+  else
+    snprintf(h, sizeof h, "%s", c->name);
   int y = -1;
   tfjs_im *im = c->im;
-  if (!strcmp(c->op, "Relu6")) y = tf_apply_act(im, x, TF_ACT_RELU6, 0, h);
-  else if (!strcmp(c->op, "LeakyRelu")) y = tf_apply_act(im, x, TF_ACT_LEAKY, attr_f(c->node, "alpha", 0.2f), h);
+  if (!strcmp(c->op, "Relu6"))
+    y = tf_apply_act(im, x, TF_ACT_RELU6, 0, h);
+  else if (!strcmp(c->op, "LeakyRelu"))
+    y = tf_apply_act(im, x, TF_ACT_LEAKY, attr_f(c->node, "alpha", 0.2f), h);
   else if (!strcmp(c->op, "Rsqrt")) {
     char h2[600];
     snprintf(h2, sizeof h2, "%s/sqrt", h);
@@ -824,11 +872,26 @@ static lg_status binary(gctx *c, const char *onnx, tf_ref *a, tf_ref *b) {
 
 static lg_status op_binary(gctx *c) {
   LG_TRY(need_inputs(c, 2));
-  static const struct { const char *tf, *onnx; } map[] = {
-      {"Add", "Add"}, {"AddV2", "Add"}, {"BiasAdd", "Add"}, {"Sub", "Sub"}, {"Mul", "Mul"},
-      {"RealDiv", "Div"}, {"Div", "Div"}, {"Maximum", "Max"}, {"Minimum", "Min"}, {"Pow", "Pow"},
-      {"Equal", "Equal"}, {"Less", "Less"}, {"Greater", "Greater"}, {"LessEqual", "LessOrEqual"},
-      {"GreaterEqual", "GreaterOrEqual"}, {"LogicalAnd", "And"}, {"LogicalOr", "Or"}, {"Prelu", "PRelu"}};
+  static const struct {
+    const char *tf, *onnx;
+  } map[] = {{"Add", "Add"},
+             {"AddV2", "Add"},
+             {"BiasAdd", "Add"},
+             {"Sub", "Sub"},
+             {"Mul", "Mul"},
+             {"RealDiv", "Div"},
+             {"Div", "Div"},
+             {"Maximum", "Max"},
+             {"Minimum", "Min"},
+             {"Pow", "Pow"},
+             {"Equal", "Equal"},
+             {"Less", "Less"},
+             {"Greater", "Greater"},
+             {"LessEqual", "LessOrEqual"},
+             {"GreaterEqual", "GreaterOrEqual"},
+             {"LogicalAnd", "And"},
+             {"LogicalOr", "Or"},
+             {"Prelu", "PRelu"}};
   for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
     if (!strcmp(map[i].tf, c->op)) return binary(c, map[i].onnx, c->in[0], c->in[1]);
   return lg_error(LEDGE_ERR_INTERNAL, "no mapping for %s", c->op);
@@ -862,8 +925,10 @@ static lg_status op_addn(gctx *c) {
     CHECK_V(ins[i]);
   }
   char h[512];
-  if (nchw) hint_nchw(c, h, sizeof h);
-  else snprintf(h, sizeof h, "%s", c->name);
+  if (nchw)
+    hint_nchw(c, h, sizeof h);
+  else
+    snprintf(h, sizeof h, "%s", c->name);
   int y = tf_op1(im, "Sum", h, c->n_in, ins);
   CHECK_V(y);
   return set_out(c, 0, nchw ? -1 : y, nchw ? y : -1, c->in[0]->rank);
@@ -898,10 +963,15 @@ static lg_status op_reduce(gctx *c) {
   tfjs_im *im = c->im;
   int64_t axes[8];
   int na = tf_const_ints(im, c->in[1]->nhwc, axes, 8);
-  if (na < 0) return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' (%s): the axes must be constant", c->name, c->op);
+  if (na < 0)
+    return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' (%s): the axes must be constant", c->name,
+                    c->op);
   bool keep = attr_b(c->node, "keep_dims", false);
-  const char *onnx = !strcmp(c->op, "Mean") ? "ReduceMean" : !strcmp(c->op, "Sum") ? "ReduceSum"
-                     : !strcmp(c->op, "Max") ? "ReduceMax" : !strcmp(c->op, "Min") ? "ReduceMin" : "ReduceProd";
+  const char *onnx = !strcmp(c->op, "Mean")  ? "ReduceMean"
+                     : !strcmp(c->op, "Sum") ? "ReduceSum"
+                     : !strcmp(c->op, "Max") ? "ReduceMax"
+                     : !strcmp(c->op, "Min") ? "ReduceMin"
+                                             : "ReduceProd";
   tf_ref *r = c->in[0];
   bool nchw = false;
   if (r->nchw >= 0 && r->rank == 4) {
@@ -925,8 +995,10 @@ static lg_status op_reduce(gctx *c) {
   int x = nchw ? r->nchw : tf_nhwc(im, r);
   CHECK_V(x);
   char h[512];
-  if (nchw && keep) hint_nchw(c, h, sizeof h);
-  else snprintf(h, sizeof h, "%s", c->name);
+  if (nchw && keep)
+    hint_nchw(c, h, sizeof h);
+  else
+    snprintf(h, sizeof h, "%s", c->name);
   int y, n;
   if (!strcmp(onnx, "ReduceSum")) {
     int ins[2] = {x, tf_const_i64(im, na, oaxes)};
@@ -949,7 +1021,8 @@ static lg_status op_pad(gctx *c) {
   int np = tf_const_ints(im, c->in[1]->nhwc, p, 16);
   const lg_tensor *pt = tf_const(im, c->in[1]->nhwc);
   if (np < 0 || np % 2 || !pt || pt->rank != 2)
-    return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' (%s): paddings must be a constant [rank, 2]", c->name, c->op);
+    return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' (%s): paddings must be a constant [rank, 2]",
+                    c->name, c->op);
   int rank = np / 2;
   tf_ref *r = c->in[0];
   bool nchw = r->nchw >= 0 && rank == 4;
@@ -966,12 +1039,16 @@ static lg_status op_pad(gctx *c) {
   if (!strcmp(c->op, "PadV2") && c->n_in >= 3) ins[2] = c->in[2]->nhwc;
   if (!strcmp(c->op, "MirrorPad")) {
     const char *m = attr_s(c->node, "mode", buf, sizeof buf, "REFLECT");
-    if (strcmp(m, "REFLECT")) return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s': MirrorPad mode %s is not supported", c->name, m);
+    if (strcmp(m, "REFLECT"))
+      return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s': MirrorPad mode %s is not supported",
+                      c->name, m);
     mode = "reflect";
   }
   char h[512];
-  if (nchw) hint_nchw(c, h, sizeof h);
-  else snprintf(h, sizeof h, "%s", c->name);
+  if (nchw)
+    hint_nchw(c, h, sizeof h);
+  else
+    snprintf(h, sizeof h, "%s", c->name);
   int y;
   int n = tf_node(im, "Pad", h, ins[2] >= 0 ? 3 : 2, ins, 1, &y);
   CHECK_V(n);
@@ -990,7 +1067,8 @@ static int as_i64(tfjs_im *im, tf_ref *r, const char *hint) {
     int o = tf_const_new(im, hint, LEDGE_INT64, t->rank, t->dims, NULL);
     if (o < 0) return -1;
     t = tf_const(im, v);
-    for (int64_t i = 0; i < n; i++) ((int64_t *)im->g->values[o].owned)[i] = lg_tensor_get_int(t, i);
+    for (int64_t i = 0; i < n; i++)
+      ((int64_t *)im->g->values[o].owned)[i] = lg_tensor_get_int(t, i);
     return o;
   }
   int y;
@@ -1038,7 +1116,8 @@ static lg_status op_expand_dims(gctx *c) {
   tfjs_im *im = c->im;
   int64_t axis[1];
   if (tf_const_ints(im, c->in[1]->nhwc, axis, 1) != 1)
-    return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' (ExpandDims): the axis must be a constant", c->name);
+    return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' (ExpandDims): the axis must be a constant",
+                    c->name);
   int ins[2] = {tf_nhwc(im, c->in[0]), tf_const_i64(im, 1, axis)};
   CHECK_V(ins[0]);
   int y = tf_op1(im, "Unsqueeze", c->name, 2, ins);
@@ -1052,7 +1131,8 @@ static lg_status op_concat(gctx *c) {
   int n = c->n_in - 1;
   int64_t axis;
   if (tf_const_ints(im, c->in[n]->nhwc, &axis, 1) != 1)
-    return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' (ConcatV2): the axis must be a constant", c->name);
+    return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' (ConcatV2): the axis must be a constant",
+                    c->name);
   bool any_nchw = false, all4 = true;
   for (int i = 0; i < n; i++) {
     any_nchw |= c->in[i]->nchw >= 0;
@@ -1070,8 +1150,10 @@ static lg_status op_concat(gctx *c) {
     axis = nhwc_to_nchw_axis[axis];
   }
   char h[512];
-  if (nchw) hint_nchw(c, h, sizeof h);
-  else snprintf(h, sizeof h, "%s", c->name);
+  if (nchw)
+    hint_nchw(c, h, sizeof h);
+  else
+    snprintf(h, sizeof h, "%s", c->name);
   int y;
   int ni = tf_node(im, "Concat", h, n, ins, 1, &y);
   CHECK_V(ni);
@@ -1103,7 +1185,8 @@ static lg_status op_unpack(gctx *c) {
   LG_TRY(need_inputs(c, 1));
   tfjs_im *im = c->im;
   int64_t axis = attr_i(c->node, "axis", 0), num = attr_i(c->node, "num", -1);
-  if (num < 1 || num > 64) return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' (Unpack): num must be 1..64", c->name);
+  if (num < 1 || num > 64)
+    return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' (Unpack): num must be 1..64", c->name);
   int x = tf_nhwc(im, c->in[0]);
   CHECK_V(x);
   int outs[64];
@@ -1114,8 +1197,10 @@ static lg_status op_unpack(gctx *c) {
   LG_TRY(tf_attr_int(im, n, "axis", axis));
   for (int k = 0; k < num; k++) {
     char nm[512];
-    if (k == 0) snprintf(nm, sizeof nm, "%s", c->name);
-    else snprintf(nm, sizeof nm, "%s:%d", c->name, k);
+    if (k == 0)
+      snprintf(nm, sizeof nm, "%s", c->name);
+    else
+      snprintf(nm, sizeof nm, "%s:%d", c->name, k);
     int s[2] = {outs[k], tf_const_i64(im, 1, &axis)};
     int y = tf_op1(im, "Squeeze", nm, 2, s);
     CHECK_V(y);
@@ -1131,16 +1216,23 @@ static lg_status op_split(gctx *c) {
   int64_t axis, sizes[64];
   int num = (int)attr_i(c->node, "num_split", -1);
   if (tf_const_ints(im, c->in[v ? 2 : 0]->nhwc, &axis, 1) != 1)
-    return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' (%s): the axis must be a constant", c->name, c->op);
+    return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' (%s): the axis must be a constant", c->name,
+                    c->op);
   int ns = 0;
   if (v) {
     ns = tf_const_ints(im, c->in[1]->nhwc, sizes, 64);
-    if (ns < 1) return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' (SplitV): size_splits must be a constant", c->name);
+    if (ns < 1)
+      return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' (SplitV): size_splits must be a constant",
+                      c->name);
     for (int i = 0; i < ns; i++)
-      if (sizes[i] < 0) return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' (SplitV): a -1 size is not supported", c->name);
+      if (sizes[i] < 0)
+        return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' (SplitV): a -1 size is not supported",
+                        c->name);
     num = ns;
   }
-  if (num < 1 || num > 64) return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' (%s): 1..64 outputs are supported", c->name, c->op);
+  if (num < 1 || num > 64)
+    return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' (%s): 1..64 outputs are supported", c->name,
+                    c->op);
   tf_ref *r = c->in[v ? 0 : 1];
   bool nchw = r->nchw >= 0 && r->rank == 4;
   if (nchw) {
@@ -1152,12 +1244,15 @@ static lg_status op_split(gctx *c) {
   CHECK_V(ins[0]);
   int outs[64];
   char h[512];
-  if (nchw) hint_nchw(c, h, sizeof h);
-  else snprintf(h, sizeof h, "%s", c->name);
+  if (nchw)
+    hint_nchw(c, h, sizeof h);
+  else
+    snprintf(h, sizeof h, "%s", c->name);
   int n = tf_node(im, "Split", h, v ? 2 : 1, ins, num, outs);
   CHECK_V(n);
   LG_TRY(tf_attr_int(im, n, "axis", axis));
-  for (int k = 0; k < num; k++) LG_TRY(set_out(c, k, nchw ? -1 : outs[k], nchw ? outs[k] : -1, r->rank));
+  for (int k = 0; k < num; k++)
+    LG_TRY(set_out(c, k, nchw ? -1 : outs[k], nchw ? outs[k] : -1, r->rank));
   return LEDGE_OK;
 }
 
@@ -1168,42 +1263,84 @@ static lg_status op_strided_slice(gctx *c) {
   int nb = tf_const_ints(im, c->in[1]->nhwc, b, 16), ne = tf_const_ints(im, c->in[2]->nhwc, e, 16),
       ns = tf_const_ints(im, c->in[3]->nhwc, s, 16);
   if (nb < 0 || nb != ne || nb != ns)
-    return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' (StridedSlice): begin, end and strides must be constants of one length", c->name);
+    return lg_error(
+        LEDGE_ERR_UNSUPPORTED,
+        "node '%s' (StridedSlice): begin, end and strides must be constants of one length",
+        c->name);
   int64_t bm = attr_i(c->node, "begin_mask", 0), em = attr_i(c->node, "end_mask", 0);
   int64_t elm = attr_i(c->node, "ellipsis_mask", 0), nam = attr_i(c->node, "new_axis_mask", 0);
   int64_t sam = attr_i(c->node, "shrink_axis_mask", 0);
-  if (elm || nam)
-    return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' (StridedSlice): ellipsis and new-axis masks are not supported", c->name);
-  int64_t starts[16], ends[16], axes[16], steps[16], sq[16];
-  int n = 0, nsq = 0;
+  const int rank = c->in[0]->rank;
+  if (elm && rank < 0)
+    return lg_error(LEDGE_ERR_UNSUPPORTED,
+                    "node '%s' (StridedSlice): an ellipsis needs the input's rank", c->name);
+  /* Walk the spec: a normal or shrinking entry slices the next input dim,
+   * the ellipsis skips the dims the other entries leave over (full slices),
+   * a new axis consumes no input dim and becomes a size-1 output dim. */
+  int real = 0;
+  for (int i = 0; i < nb; i++)
+    if (!(elm >> i & 1) && !(nam >> i & 1)) real++;
+  int64_t starts[16], ends[16], axes[16], steps[16], sq[16], newaxes[16];
+  int n = 0, nsq = 0, nnew = 0, dim = 0, out_dim = 0;
+  bool seen_ellipsis = false;
   for (int i = 0; i < nb; i++) {
+    if (elm >> i & 1) {
+      if (seen_ellipsis) return TF_FORMAT("node '%s' (StridedSlice): two ellipses", c->name);
+      seen_ellipsis = true;
+      int skip = rank - real;
+      if (skip < 0)
+        return TF_FORMAT("node '%s' (StridedSlice): more slices than input dims", c->name);
+      dim += skip, out_dim += skip;
+      continue;
+    }
+    if (nam >> i & 1) {
+      newaxes[nnew++] = out_dim++;
+      continue;
+    }
     if (s[i] == 0) return TF_FORMAT("node '%s' (StridedSlice): stride 0", c->name);
     int64_t st = b[i], en = e[i], step = s[i];
     if (sam >> i & 1) {
       en = st == -1 ? INT64_MAX : st + 1;
       step = 1;
-      sq[nsq++] = i;
+      sq[nsq++] = dim;
     } else {
       if (bm >> i & 1) st = step > 0 ? 0 : INT64_MAX;
       if (em >> i & 1) en = step > 0 ? INT64_MAX : INT64_MIN;
+      out_dim++;
     }
-    starts[n] = st, ends[n] = en, axes[n] = i, steps[n] = step;
-    n++;
+    starts[n] = st, ends[n] = en, axes[n] = dim, steps[n] = step;
+    n++, dim++;
   }
+  if (rank >= 0 && dim > rank)
+    return TF_FORMAT("node '%s' (StridedSlice): more slices than input dims", c->name);
   int x = tf_nhwc(im, c->in[0]);
   CHECK_V(x);
   char h[512];
-  snprintf(h, sizeof h, "%s%s", c->name, nsq ? "/slice" : "");
-  int ins[5] = {x, tf_const_i64(im, n, starts), tf_const_i64(im, n, ends), tf_const_i64(im, n, axes),
-                tf_const_i64(im, n, steps)};
-  int y = tf_op1(im, "Slice", h, 5, ins);
-  CHECK_V(y);
-  if (nsq) {
-    int q[2] = {y, tf_const_i64(im, nsq, sq)};
-    y = tf_op1(im, "Squeeze", c->name, 2, q);
+  int y = x;
+  if (n) {
+    snprintf(h, sizeof h, "%s%s", c->name, nsq || nnew ? "/slice" : "");
+    int ins[5] = {x, tf_const_i64(im, n, starts), tf_const_i64(im, n, ends),
+                  tf_const_i64(im, n, axes), tf_const_i64(im, n, steps)};
+    y = tf_op1(im, "Slice", h, 5, ins);
     CHECK_V(y);
   }
-  return set_out(c, 0, y, -1, c->in[0]->rank >= 0 ? c->in[0]->rank - nsq : -1);
+  if (nsq) {
+    snprintf(h, sizeof h, "%s%s", c->name, nnew ? "/squeeze" : "");
+    int q[2] = {y, tf_const_i64(im, nsq, sq)};
+    y = tf_op1(im, "Squeeze", h, 2, q);
+    CHECK_V(y);
+  }
+  if (nnew) {
+    int q[2] = {y, tf_const_i64(im, nnew, newaxes)};
+    y = tf_op1(im, "Unsqueeze", c->name, 2, q);
+    CHECK_V(y);
+  }
+  if (!n && !nsq && !nnew) {
+    int ident = tf_op1(im, "Identity", c->name, 1, &x);
+    CHECK_V(ident);
+    y = ident;
+  }
+  return set_out(c, 0, y, -1, rank >= 0 ? rank - nsq + nnew : -1);
 }
 
 static lg_status op_slice(gctx *c) {
@@ -1212,12 +1349,14 @@ static lg_status op_slice(gctx *c) {
   int64_t b[16], sz[16], e[16], axes[16];
   int nb = tf_const_ints(im, c->in[1]->nhwc, b, 16), ns = tf_const_ints(im, c->in[2]->nhwc, sz, 16);
   if (nb < 0 || nb != ns)
-    return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' (Slice): begin and size must be constants", c->name);
+    return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' (Slice): begin and size must be constants",
+                    c->name);
   for (int i = 0; i < nb; i++) {
     e[i] = sz[i] < 0 ? INT64_MAX : b[i] + sz[i];
     axes[i] = i;
   }
-  int ins[4] = {tf_nhwc(im, c->in[0]), tf_const_i64(im, nb, b), tf_const_i64(im, nb, e), tf_const_i64(im, nb, axes)};
+  int ins[4] = {tf_nhwc(im, c->in[0]), tf_const_i64(im, nb, b), tf_const_i64(im, nb, e),
+                tf_const_i64(im, nb, axes)};
   CHECK_V(ins[0]);
   int y = tf_op1(im, "Slice", c->name, 4, ins);
   CHECK_V(y);
@@ -1229,7 +1368,9 @@ static lg_status op_transpose(gctx *c) {
   tfjs_im *im = c->im;
   int64_t perm[LEDGE_MAX_RANK];
   int np = tf_const_ints(im, c->in[1]->nhwc, perm, LEDGE_MAX_RANK);
-  if (np < 0) return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' (Transpose): perm must be a constant", c->name);
+  if (np < 0)
+    return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' (Transpose): perm must be a constant",
+                    c->name);
   int x = tf_nhwc(im, c->in[0]);
   CHECK_V(x);
   int y;
@@ -1243,7 +1384,8 @@ static lg_status op_resize(gctx *c) {
   LG_TRY(need_inputs(c, 2));
   tfjs_im *im = c->im;
   bool nearest = !strcmp(c->op, "ResizeNearestNeighbor");
-  bool ac = attr_b(c->node, "align_corners", false), hp = attr_b(c->node, "half_pixel_centers", false);
+  bool ac = attr_b(c->node, "align_corners", false),
+       hp = attr_b(c->node, "half_pixel_centers", false);
   int x = tf_nchw(im, c->in[0]);
   CHECK_V(x);
   char h[512];
@@ -1268,7 +1410,9 @@ static lg_status op_resize(gctx *c) {
   int n = tf_node(im, "Resize", h, 4, ins, 1, &y);
   CHECK_V(n);
   LG_TRY(tf_attr_str(im, n, "mode", nearest ? "nearest" : "linear"));
-  const char *coord = ac ? "align_corners" : hp ? (nearest ? "tf_half_pixel_for_nn" : "half_pixel") : "asymmetric";
+  const char *coord = ac   ? "align_corners"
+                      : hp ? (nearest ? "tf_half_pixel_for_nn" : "half_pixel")
+                           : "asymmetric";
   LG_TRY(tf_attr_str(im, n, "coordinate_transformation_mode", coord));
   if (nearest) LG_TRY(tf_attr_str(im, n, "nearest_mode", ac ? "round_prefer_ceil" : "floor"));
   return set_out(c, 0, -1, y, 4);
@@ -1280,12 +1424,15 @@ static lg_status op_conv_transpose(gctx *c) {
   int64_t os[4], st[8];
   char buf[32];
   if (tf_const_ints(im, c->in[0]->nhwc, os, 4) != 4)
-    return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' (Conv2DBackpropInput): output_shape must be a constant", c->name);
-  if (attr_list_i(c->node, "strides", st, 8) != 4) return TF_FORMAT("node '%s': strides need 4 values", c->name);
+    return lg_error(LEDGE_ERR_UNSUPPORTED,
+                    "node '%s' (Conv2DBackpropInput): output_shape must be a constant", c->name);
+  if (attr_list_i(c->node, "strides", st, 8) != 4)
+    return TF_FORMAT("node '%s': strides need 4 values", c->name);
   const char *pad = attr_s(c->node, "padding", buf, sizeof buf, "VALID");
   const lg_tensor *f = tf_const(im, c->in[1]->nhwc);
   if (!f || f->rank != 4 || f->dtype != LEDGE_FLOAT32)
-    return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s': the filter must be a constant 4-D float tensor", c->name);
+    return lg_error(LEDGE_ERR_UNSUPPORTED,
+                    "node '%s': the filter must be a constant 4-D float tensor", c->name);
   int64_t H = f->dims[0], W = f->dims[1], O = f->dims[2], I = f->dims[3];
   int64_t wd[4] = {I, O, H, W};
   char h[512];
@@ -1298,7 +1445,8 @@ static lg_status op_conv_transpose(gctx *c) {
   for (int64_t y = 0; y < H; y++)
     for (int64_t x = 0; x < W; x++)
       for (int64_t o = 0; o < O; o++)
-        for (int64_t i = 0; i < I; i++) dst[((i * O + o) * H + y) * W + x] = src[((y * W + x) * O + o) * I + i];
+        for (int64_t i = 0; i < I; i++)
+          dst[((i * O + o) * H + y) * W + x] = src[((y * W + x) * O + o) * I + i];
   int64_t pads[4] = {0, 0, 0, 0}, outpad[2] = {0, 0};
   int64_t k[2] = {H, W}, s[2] = {st[1], st[2]};
   for (int d = 0; d < 2; d++) {
@@ -1346,12 +1494,15 @@ static lg_status op_depth_space(gctx *c) {
 static lg_status op_cast(gctx *c) {
   LG_TRY(need_inputs(c, 1));
   ledge_dtype dt = attr_type(c->node, "DstT");
-  if (dt == LEDGE_DTYPE_UNDEFINED) return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' (Cast): unsupported target type", c->name);
+  if (dt == LEDGE_DTYPE_UNDEFINED)
+    return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' (Cast): unsupported target type", c->name);
   tf_ref *r = c->in[0];
   bool nchw = r->nchw >= 0;
   char h[512];
-  if (nchw) hint_nchw(c, h, sizeof h);
-  else snprintf(h, sizeof h, "%s", c->name);
+  if (nchw)
+    hint_nchw(c, h, sizeof h);
+  else
+    snprintf(h, sizeof h, "%s", c->name);
   int y = cast_to(c->im, nchw ? r->nchw : r->nhwc, dt, h);
   CHECK_V(y);
   return set_out(c, 0, nchw ? -1 : y, nchw ? y : -1, r->rank);
@@ -1361,7 +1512,8 @@ static lg_status op_softmax(gctx *c) {
   LG_TRY(need_inputs(c, 1));
   int x = tf_nhwc(c->im, c->in[0]);
   CHECK_V(x);
-  int y = tf_apply_act(c->im, x, !strcmp(c->op, "Softmax") ? TF_ACT_SOFTMAX : TF_ACT_SOFTMAX, 0, c->name);
+  int y = tf_apply_act(c->im, x, !strcmp(c->op, "Softmax") ? TF_ACT_SOFTMAX : TF_ACT_SOFTMAX, 0,
+                       c->name);
   CHECK_V(y);
   return set_out(c, 0, y, -1, c->in[0]->rank);
 }
@@ -1380,12 +1532,14 @@ static lg_status op_matmul(gctx *c) {
     for (int i = 0; ops && ops->type == LG_JSON_ARRAY && i < ops->n; i++) {
       char fo[32];
       const char *s = lg_json_str(&ops->items[i]);
-      if (!s || !b64_decode(s, fo, sizeof fo)) return TF_FORMAT("node '%s': bad fused_ops", c->name);
+      if (!s || !b64_decode(s, fo, sizeof fo))
+        return TF_FORMAT("node '%s': bad fused_ops", c->name);
       if (!strcmp(fo, "BiasAdd")) {
         LG_TRY(need_inputs(c, 3));
         bias = tf_nhwc(im, c->in[2]);
       } else if ((act = act_from_name(fo)) == TF_ACT_NONE) {
-        return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' (_FusedMatMul): fused op %s is not supported", c->name, fo);
+        return lg_error(LEDGE_ERR_UNSUPPORTED,
+                        "node '%s' (_FusedMatMul): fused op %s is not supported", c->name, fo);
       }
     }
   }
@@ -1397,7 +1551,8 @@ static lg_status op_matmul(gctx *c) {
   CHECK_V(n);
   LG_TRY(tf_attr_int(im, n, "transA", ta));
   LG_TRY(tf_attr_int(im, n, "transB", tb));
-  if (act != TF_ACT_NONE) y = tf_apply_act(im, y, act, attr_f(c->node, "leakyrelu_alpha", 0.2f), c->name);
+  if (act != TF_ACT_NONE)
+    y = tf_apply_act(im, y, act, attr_f(c->node, "leakyrelu_alpha", 0.2f), c->name);
   CHECK_V(y);
   return set_out(c, 0, y, -1, 2);
 }
@@ -1406,7 +1561,8 @@ static lg_status op_batch_matmul(gctx *c) {
   LG_TRY(need_inputs(c, 2));
   tfjs_im *im = c->im;
   if (attr_b(c->node, "adj_x", false) || attr_b(c->node, "adj_y", false))
-    return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' (%s): adjoint inputs are not supported", c->name, c->op);
+    return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' (%s): adjoint inputs are not supported",
+                    c->name, c->op);
   int ins[2] = {tf_nhwc(im, c->in[0]), tf_nhwc(im, c->in[1])};
   CHECK_V(ins[0]);
   CHECK_V(ins[1]);
@@ -1418,7 +1574,8 @@ static lg_status op_batch_matmul(gctx *c) {
 static lg_status op_batchnorm(gctx *c) {
   LG_TRY(need_inputs(c, 5));
   tfjs_im *im = c->im;
-  int ins[5] = {tf_nchw(im, c->in[0]), c->in[1]->nhwc, c->in[2]->nhwc, c->in[3]->nhwc, c->in[4]->nhwc};
+  int ins[5] = {tf_nchw(im, c->in[0]), c->in[1]->nhwc, c->in[2]->nhwc, c->in[3]->nhwc,
+                c->in[4]->nhwc};
   CHECK_V(ins[0]);
   char h[512];
   hint_nchw(c, h, sizeof h);
@@ -1434,7 +1591,8 @@ static lg_status op_argmax(gctx *c) {
   tfjs_im *im = c->im;
   int64_t axis;
   if (tf_const_ints(im, c->in[1]->nhwc, &axis, 1) != 1)
-    return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' (%s): the axis must be a constant", c->name, c->op);
+    return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' (%s): the axis must be a constant", c->name,
+                    c->op);
   int x = tf_nhwc(im, c->in[0]);
   CHECK_V(x);
   char h[512];
@@ -1456,9 +1614,11 @@ static lg_status op_gather(gctx *c) {
   LG_TRY(need_inputs(c, nd ? 2 : 3));
   int64_t axis = 0;
   if (!nd && tf_const_ints(im, c->in[2]->nhwc, &axis, 1) != 1)
-    return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' (GatherV2): the axis must be a constant", c->name);
+    return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' (GatherV2): the axis must be a constant",
+                    c->name);
   if (!nd && attr_i(c->node, "batch_dims", 0) != 0)
-    return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' (GatherV2): batch_dims is not supported", c->name);
+    return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' (GatherV2): batch_dims is not supported",
+                    c->name);
   char h[512];
   snprintf(h, sizeof h, "%s/idx", c->name);
   int ins[2] = {tf_nhwc(im, c->in[0]), as_i64(im, c->in[1], h)};
@@ -1494,6 +1654,101 @@ static lg_status op_select(gctx *c) {
   int y = tf_op1(im, "Where", c->name, 3, ins);
   CHECK_V(y);
   return set_out(c, 0, y, -1, c->in[1]->rank);
+}
+
+/* Size(x): the element count, as int32 (or int64 if out_type says). */
+static lg_status op_size(gctx *c) {
+  LG_TRY(need_inputs(c, 1));
+  tfjs_im *im = c->im;
+  int x = tf_nhwc(im, c->in[0]);
+  CHECK_V(x);
+  char h[512];
+  snprintf(h, sizeof h, "%s/i64", c->name);
+  int s = tf_op1(im, "Size", h, 1, &x);
+  CHECK_V(s);
+  ledge_dtype dt = attr_type(c->node, "out_type");
+  int y = cast_to(im, s, dt == LEDGE_INT64 ? LEDGE_INT64 : LEDGE_INT32, c->name);
+  CHECK_V(y);
+  return set_out(c, 0, y, -1, 0);
+}
+
+/* Fill(dims, value): the scalar value expanded to dims. */
+static lg_status op_fill(gctx *c) {
+  LG_TRY(need_inputs(c, 2));
+  tfjs_im *im = c->im;
+  char h[512];
+  snprintf(h, sizeof h, "%s/dims", c->name);
+  int ins[2] = {tf_nhwc(im, c->in[1]), as_i64(im, c->in[0], h)};
+  CHECK_V(ins[0]);
+  CHECK_V(ins[1]);
+  int y = tf_op1(im, "Expand", c->name, 2, ins);
+  CHECK_V(y);
+  int64_t dims[8];
+  return set_out(c, 0, y, -1, tf_const_ints(im, ins[1], dims, 8));
+}
+
+/* Range(start, limit, delta): ONNX Range has the same meaning. */
+static lg_status op_range(gctx *c) {
+  LG_TRY(need_inputs(c, 3));
+  tfjs_im *im = c->im;
+  int ins[3] = {tf_nhwc(im, c->in[0]), tf_nhwc(im, c->in[1]), tf_nhwc(im, c->in[2])};
+  for (int i = 0; i < 3; i++) CHECK_V(ins[i]);
+  int y = tf_op1(im, "Range", c->name, 3, ins);
+  CHECK_V(y);
+  return set_out(c, 0, y, -1, 1);
+}
+
+/* SparseToDense(indices, output_shape, values, default): default expanded
+ * to the output shape, then ScatterND of the values at the indices (one
+ * index per row; a 1-D index list addresses a 1-D output). */
+static lg_status op_sparse_to_dense(gctx *c) {
+  LG_TRY(need_inputs(c, 4));
+  tfjs_im *im = c->im;
+  char h[512];
+  snprintf(h, sizeof h, "%s/shape", c->name);
+  int shape = as_i64(im, c->in[1], h);
+  int idx = tf_nhwc(im, c->in[0]), vals = tf_nhwc(im, c->in[2]), def = tf_nhwc(im, c->in[3]);
+  CHECK_V(shape);
+  CHECK_V(idx);
+  CHECK_V(vals);
+  CHECK_V(def);
+  snprintf(h, sizeof h, "%s/default", c->name);
+  int dense_in[2] = {def, shape};
+  int dense = tf_op1(im, "Expand", h, 2, dense_in);
+  CHECK_V(dense);
+  snprintf(h, sizeof h, "%s/indices", c->name);
+  int i64 = cast_to(im, idx, LEDGE_INT64, h);
+  CHECK_V(i64);
+  if (c->in[0]->rank < 0)
+    return lg_error(LEDGE_ERR_UNSUPPORTED,
+                    "node '%s' (SparseToDense): the indices' rank must be known", c->name);
+  if (c->in[0]->rank <= 1) {
+    /* 0-D: one index; 1-D: N indices of a 1-D output -> [N, 1] */
+    snprintf(h, sizeof h, "%s/rows", c->name);
+    int64_t rows[2] = {-1, 1};
+    int r_in[2] = {i64, tf_const_i64(im, 2, rows)};
+    i64 = tf_op1(im, "Reshape", h, 2, r_in);
+    CHECK_V(i64);
+  }
+  /* values: a scalar or one per index -> one per row */
+  snprintf(h, sizeof h, "%s/count", c->name);
+  int shape_of = tf_op1(im, "Shape", h, 1, &i64);
+  CHECK_V(shape_of);
+  int64_t zero = 0, one = 1;
+  snprintf(h, sizeof h, "%s/n", c->name);
+  int n_in[3] = {shape_of, tf_const_i64(im, 1, &zero), tf_const_i64(im, 1, &one)};
+  int n = tf_op1(im, "Slice", h, 3, n_in);
+  CHECK_V(n);
+  snprintf(h, sizeof h, "%s/updates", c->name);
+  int u_in[2] = {vals, n};
+  int updates = tf_op1(im, "Expand", h, 2, u_in);
+  CHECK_V(updates);
+  int s_in[3] = {dense, i64, updates};
+  int y = tf_op1(im, "ScatterND", c->name, 3, s_in);
+  CHECK_V(y);
+  int64_t dims[8];
+  int nd = tf_const_ints(im, shape, dims, 8);
+  return set_out(c, 0, y, -1, nd);
 }
 
 static lg_status op_tile(gctx *c) {
@@ -1566,35 +1821,107 @@ static const struct {
   const char *op;
   op_fn fn;
 } g_ops[] = {
-    {"Identity", op_identity}, {"IdentityN", op_identity}, {"StopGradient", op_identity}, {"Snapshot", op_identity},
-    {"Conv2D", op_conv}, {"_FusedConv2D", op_conv}, {"DepthwiseConv2dNative", op_conv},
+    {"Identity", op_identity},
+    {"IdentityN", op_identity},
+    {"StopGradient", op_identity},
+    {"Snapshot", op_identity},
+    {"Conv2D", op_conv},
+    {"_FusedConv2D", op_conv},
+    {"DepthwiseConv2dNative", op_conv},
     {"FusedDepthwiseConv2dNative", op_conv},
-    {"Relu", op_unary}, {"Relu6", op_unary}, {"LeakyRelu", op_unary}, {"Sigmoid", op_unary}, {"Tanh", op_unary},
-    {"Elu", op_unary}, {"Exp", op_unary}, {"Log", op_unary}, {"Sqrt", op_unary}, {"Rsqrt", op_unary},
-    {"Square", op_unary}, {"Neg", op_unary}, {"Abs", op_unary}, {"Floor", op_unary}, {"Ceil", op_unary},
-    {"Reciprocal", op_unary}, {"Round", op_unary}, {"Sign", op_unary}, {"Softplus", op_unary},
-    {"Softsign", op_unary}, {"Sin", op_unary}, {"Cos", op_unary}, {"LogicalNot", op_unary}, {"Erf", op_unary},
-    {"Add", op_binary}, {"AddV2", op_binary}, {"BiasAdd", op_binary}, {"Sub", op_binary}, {"Mul", op_binary},
-    {"RealDiv", op_binary}, {"Div", op_binary}, {"Maximum", op_binary}, {"Minimum", op_binary},
-    {"Pow", op_binary}, {"Prelu", op_binary}, {"Equal", op_binary}, {"Less", op_binary},
-    {"Greater", op_binary}, {"LessEqual", op_binary}, {"GreaterEqual", op_binary},
-    {"LogicalAnd", op_binary}, {"LogicalOr", op_binary},
-    {"SquaredDifference", op_squared_difference}, {"AddN", op_addn},
-    {"FloorDiv", op_floor_div_mod}, {"FloorMod", op_floor_div_mod},
-    {"MaxPool", op_pool}, {"AvgPool", op_pool},
-    {"Mean", op_reduce}, {"Sum", op_reduce}, {"Max", op_reduce}, {"Min", op_reduce}, {"Prod", op_reduce},
-    {"Pad", op_pad}, {"PadV2", op_pad}, {"MirrorPad", op_pad},
-    {"Reshape", op_reshape}, {"Squeeze", op_squeeze}, {"ExpandDims", op_expand_dims},
-    {"ConcatV2", op_concat}, {"Pack", op_pack}, {"Unpack", op_unpack}, {"Split", op_split}, {"SplitV", op_split},
-    {"StridedSlice", op_strided_slice}, {"Slice", op_slice}, {"Transpose", op_transpose},
-    {"ResizeBilinear", op_resize}, {"ResizeNearestNeighbor", op_resize},
-    {"Conv2DBackpropInput", op_conv_transpose}, {"DepthToSpace", op_depth_space},
-    {"SpaceToDepth", op_depth_space}, {"Cast", op_cast}, {"Softmax", op_softmax},
-    {"MatMul", op_matmul}, {"_FusedMatMul", op_matmul}, {"BatchMatMul", op_batch_matmul},
-    {"BatchMatMulV2", op_batch_matmul}, {"FusedBatchNorm", op_batchnorm}, {"FusedBatchNormV3", op_batchnorm},
-    {"ArgMax", op_argmax}, {"ArgMin", op_argmax}, {"GatherV2", op_gather}, {"GatherNd", op_gather},
-    {"Shape", op_shape}, {"Select", op_select}, {"SelectV2", op_select}, {"Tile", op_tile},
+    {"Relu", op_unary},
+    {"Relu6", op_unary},
+    {"LeakyRelu", op_unary},
+    {"Sigmoid", op_unary},
+    {"Tanh", op_unary},
+    {"Elu", op_unary},
+    {"Exp", op_unary},
+    {"Log", op_unary},
+    {"Sqrt", op_unary},
+    {"Rsqrt", op_unary},
+    {"Square", op_unary},
+    {"Neg", op_unary},
+    {"Abs", op_unary},
+    {"Floor", op_unary},
+    {"Ceil", op_unary},
+    {"Reciprocal", op_unary},
+    {"Round", op_unary},
+    {"Sign", op_unary},
+    {"Softplus", op_unary},
+    {"Softsign", op_unary},
+    {"Sin", op_unary},
+    {"Cos", op_unary},
+    {"LogicalNot", op_unary},
+    {"Erf", op_unary},
+    {"Add", op_binary},
+    {"AddV2", op_binary},
+    {"BiasAdd", op_binary},
+    {"Sub", op_binary},
+    {"Mul", op_binary},
+    {"RealDiv", op_binary},
+    {"Div", op_binary},
+    {"Maximum", op_binary},
+    {"Minimum", op_binary},
+    {"Pow", op_binary},
+    {"Prelu", op_binary},
+    {"Equal", op_binary},
+    {"Less", op_binary},
+    {"Greater", op_binary},
+    {"LessEqual", op_binary},
+    {"GreaterEqual", op_binary},
+    {"LogicalAnd", op_binary},
+    {"LogicalOr", op_binary},
+    {"SquaredDifference", op_squared_difference},
+    {"AddN", op_addn},
+    {"FloorDiv", op_floor_div_mod},
+    {"FloorMod", op_floor_div_mod},
+    {"MaxPool", op_pool},
+    {"AvgPool", op_pool},
+    {"Mean", op_reduce},
+    {"Sum", op_reduce},
+    {"Max", op_reduce},
+    {"Min", op_reduce},
+    {"Prod", op_reduce},
+    {"Pad", op_pad},
+    {"PadV2", op_pad},
+    {"MirrorPad", op_pad},
+    {"Reshape", op_reshape},
+    {"Squeeze", op_squeeze},
+    {"ExpandDims", op_expand_dims},
+    {"ConcatV2", op_concat},
+    {"Pack", op_pack},
+    {"Unpack", op_unpack},
+    {"Split", op_split},
+    {"SplitV", op_split},
+    {"StridedSlice", op_strided_slice},
+    {"Slice", op_slice},
+    {"Transpose", op_transpose},
+    {"ResizeBilinear", op_resize},
+    {"ResizeNearestNeighbor", op_resize},
+    {"Conv2DBackpropInput", op_conv_transpose},
+    {"DepthToSpace", op_depth_space},
+    {"SpaceToDepth", op_depth_space},
+    {"Cast", op_cast},
+    {"Softmax", op_softmax},
+    {"MatMul", op_matmul},
+    {"_FusedMatMul", op_matmul},
+    {"BatchMatMul", op_batch_matmul},
+    {"BatchMatMulV2", op_batch_matmul},
+    {"FusedBatchNorm", op_batchnorm},
+    {"FusedBatchNormV3", op_batchnorm},
+    {"ArgMax", op_argmax},
+    {"ArgMin", op_argmax},
+    {"GatherV2", op_gather},
+    {"GatherNd", op_gather},
+    {"Shape", op_shape},
+    {"Select", op_select},
+    {"SelectV2", op_select},
+    {"Tile", op_tile},
     {"TopKV2", op_topk},
+    {"Range", op_range},
+    {"SparseToDense", op_sparse_to_dense},
+    {"Fill", op_fill},
+    {"Size", op_size},
 };
 
 static op_fn find_op(const char *op) {
@@ -1604,9 +1931,21 @@ static op_fn find_op(const char *op) {
 }
 
 static bool is_control_flow(const char *op) {
-  static const char *const cf[] = {"Enter", "Exit", "Switch", "Merge", "LoopCond", "NextIteration", "While",
-                                   "StatelessWhile", "If", "StatelessIf", "TensorListReserve", "TensorListSetItem",
-                                   "TensorListGetItem", "TensorListStack", "TensorListFromTensor"};
+  static const char *const cf[] = {"Enter",
+                                   "Exit",
+                                   "Switch",
+                                   "Merge",
+                                   "LoopCond",
+                                   "NextIteration",
+                                   "While",
+                                   "StatelessWhile",
+                                   "If",
+                                   "StatelessIf",
+                                   "TensorListReserve",
+                                   "TensorListSetItem",
+                                   "TensorListGetItem",
+                                   "TensorListStack",
+                                   "TensorListFromTensor"};
   for (size_t i = 0; i < sizeof cf / sizeof cf[0]; i++)
     if (!strcmp(cf[i], op)) return true;
   return false;
@@ -1634,7 +1973,7 @@ static const char *split_input(const char *s, char *buf, size_t size, int *k) {
 typedef struct gmodel {
   const lg_json *nodes;
   lg_name_map by_name; /* node name -> index */
-  char *state;    /* 0 new, 1 on the stack, 2 emitted */
+  char *state;         /* 0 new, 1 on the stack, 2 emitted */
 } gmodel;
 
 static lg_status emit_node(tfjs_im *im, gmodel *gm, int idx) {
@@ -1686,16 +2025,21 @@ static lg_status emit_node(tfjs_im *im, gmodel *gm, int idx) {
     int k;
     const char *nm = split_input(lg_json_str(&inputs->items[i]), buf, sizeof buf, &k);
     if (!nm) continue;
-    if (c.n_in == 64) return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' has more than 64 inputs", c.name);
+    if (c.n_in == 64)
+      return lg_error(LEDGE_ERR_UNSUPPORTED, "node '%s' has more than 64 inputs", c.name);
     char key[600];
-    if (k == 0) snprintf(key, sizeof key, "%s", nm);
-    else snprintf(key, sizeof key, "%s:%d", nm, k);
+    if (k == 0)
+      snprintf(key, sizeof key, "%s", nm);
+    else
+      snprintf(key, sizeof key, "%s:%d", nm, k);
     tf_ref *r = tf_ref_get(im, key);
-    if (!r) return TF_FORMAT("node '%s' (%s) reads '%s', which no node produces", c.name, c.op, key);
+    if (!r)
+      return TF_FORMAT("node '%s' (%s) reads '%s', which no node produces", c.name, c.op, key);
     c.in[c.n_in++] = r;
   }
   op_fn fn = find_op(c.op);
-  if (!fn) return lg_error(LEDGE_ERR_UNSUPPORTED, "unsupported TF operator %s (node '%s')", c.op, c.name);
+  if (!fn)
+    return lg_error(LEDGE_ERR_UNSUPPORTED, "unsupported TF operator %s (node '%s')", c.op, c.name);
   lg_status st = fn(&c);
   if (st != LEDGE_OK && !strstr(ledge_last_error(), c.name))
     return lg_error_context(st, "node '%s' (%s): ", c.name, c.op);
@@ -1726,17 +2070,21 @@ static lg_status visit(tfjs_im *im, gmodel *gm, int root) {
       if (!nm) continue;
       int dep = lg_name_map_get(&gm->by_name, nm);
       if (dep < 0) {
-        st = TF_FORMAT("node '%s' reads '%s', which is not in the graph", lg_json_str(lg_json_get(node, "name")), nm);
+        st = TF_FORMAT("node '%s' reads '%s', which is not in the graph",
+                       lg_json_str(lg_json_get(node, "name")), nm);
         break;
       }
       if (gm->state[dep] == 2) continue;
       if (gm->state[dep] == 1) {
-        st = lg_error(LEDGE_ERR_UNSUPPORTED, "the graph has a cycle through node '%s' (control flow is not supported)", nm);
+        st =
+            lg_error(LEDGE_ERR_UNSUPPORTED,
+                     "the graph has a cycle through node '%s' (control flow is not supported)", nm);
         break;
       }
       const char *dop = lg_json_str(lg_json_get(&gm->nodes->items[dep], "op"));
       if (is_control_flow(dop)) {
-        st = lg_error(LEDGE_ERR_UNSUPPORTED, "control flow is not supported: TF operator %s (node '%s')", dop, nm);
+        st = lg_error(LEDGE_ERR_UNSUPPORTED,
+                      "control flow is not supported: TF operator %s (node '%s')", dop, nm);
         break;
       }
       if (strcmp(dop, "Const") && strcmp(dop, "Placeholder") && !find_op(dop)) {
@@ -1762,8 +2110,10 @@ static lg_status add_output(tfjs_im *im, const char *tensor, const char *out_nam
   int k;
   const char *nm = split_input(tensor, buf, sizeof buf, &k);
   if (!nm) return TF_FORMAT("bad output name '%s'", tensor);
-  if (k == 0) snprintf(key, sizeof key, "%s", nm);
-  else snprintf(key, sizeof key, "%s:%d", nm, k);
+  if (k == 0)
+    snprintf(key, sizeof key, "%s", nm);
+  else
+    snprintf(key, sizeof key, "%s:%d", nm, k);
   snprintf(oname, sizeof oname, "%s", out_name);
   size_t ol = strlen(oname);
   if (ol > 2 && !strcmp(oname + ol - 2, ":0")) oname[ol - 2] = 0;
@@ -1798,7 +2148,8 @@ static lg_status add_output(tfjs_im *im, const char *tensor, const char *out_nam
 static lg_status import_graph_model(tfjs_im *im, const lg_json *topology, const lg_json *root) {
   gmodel gm = {0};
   gm.nodes = lg_json_get(topology, "node");
-  if (!gm.nodes || gm.nodes->type != LG_JSON_ARRAY) return TF_FORMAT("modelTopology has no node list");
+  if (!gm.nodes || gm.nodes->type != LG_JSON_ARRAY)
+    return TF_FORMAT("modelTopology has no node list");
   if (lg_json_get(lg_json_get(topology, "library"), "function") &&
       lg_json_get(lg_json_get(topology, "library"), "function")->n > 0)
     return lg_error(LEDGE_ERR_UNSUPPORTED, "graph functions (control flow) are not supported");
@@ -1811,10 +2162,14 @@ static lg_status import_graph_model(tfjs_im *im, const lg_json *topology, const 
     const char *name = lg_json_str(lg_json_get(node, "name"));
     const char *op = lg_json_str(lg_json_get(node, "op"));
     const lg_json *in = lg_json_get(node, "input");
-    if (!name || !*name || !op) st = TF_FORMAT("node %d has no name or op", i);
-    else if (in && in->type != LG_JSON_ARRAY) st = TF_FORMAT("node '%s': input is not a list", name);
-    else if (lg_name_map_get(&gm.by_name, name) >= 0) st = TF_FORMAT("node name '%s' is used twice", name);
-    else if (!lg_name_map_put(&gm.by_name, name, i)) st = TF_NOMEM();
+    if (!name || !*name || !op)
+      st = TF_FORMAT("node %d has no name or op", i);
+    else if (in && in->type != LG_JSON_ARRAY)
+      st = TF_FORMAT("node '%s': input is not a list", name);
+    else if (lg_name_map_get(&gm.by_name, name) >= 0)
+      st = TF_FORMAT("node name '%s' is used twice", name);
+    else if (!lg_name_map_put(&gm.by_name, name, i))
+      st = TF_NOMEM();
     for (int k = 0; st == LEDGE_OK && in && k < in->n; k++)
       if (!lg_json_str(&in->items[k])) st = TF_FORMAT("node '%s': an input is not a string", name);
   }
@@ -1837,14 +2192,17 @@ static lg_status import_graph_model(tfjs_im *im, const lg_json *topology, const 
   if (st == LEDGE_OK && sig_out && sig_out->type == LG_JSON_OBJECT && sig_out->n > 0) {
     for (int i = 0; i < sig_out->n && n_outs < 1024; i++) {
       const char *nm = lg_json_str(lg_json_get(&sig_out->items[i], "name"));
-      if (!nm) st = TF_FORMAT("signature output '%s' has no name", sig_out->keys[i]);
-      else out_names[n_outs] = sig_out->keys[i], outs[n_outs++] = nm;
+      if (!nm)
+        st = TF_FORMAT("signature output '%s' has no name", sig_out->keys[i]);
+      else
+        out_names[n_outs] = sig_out->keys[i], outs[n_outs++] = nm;
     }
   } else {
     for (int i = 0; i < n && st == LEDGE_OK && n_outs < 1024; i++) {
       const lg_json *node = &gm.nodes->items[i];
       const char *op = lg_json_str(lg_json_get(node, "op"));
-      if (consumed[i] || !strcmp(op, "Const") || !strcmp(op, "NoOp") || !strcmp(op, "Placeholder")) continue;
+      if (consumed[i] || !strcmp(op, "Const") || !strcmp(op, "NoOp") || !strcmp(op, "Placeholder"))
+        continue;
       outs[n_outs] = out_names[n_outs] = lg_json_str(lg_json_get(node, "name"));
       n_outs++;
     }
@@ -1860,10 +2218,13 @@ static lg_status import_graph_model(tfjs_im *im, const lg_json *topology, const 
       break;
     }
     const char *op = lg_json_str(lg_json_get(&gm.nodes->items[idx], "op"));
-    if (is_control_flow(op)) st = lg_error(LEDGE_ERR_UNSUPPORTED, "control flow is not supported: TF operator %s (node '%s')", op, nm);
+    if (is_control_flow(op))
+      st = lg_error(LEDGE_ERR_UNSUPPORTED,
+                    "control flow is not supported: TF operator %s (node '%s')", op, nm);
     else if (strcmp(op, "Const") && strcmp(op, "Placeholder") && !find_op(op))
       st = lg_error(LEDGE_ERR_UNSUPPORTED, "unsupported TF operator %s (node '%s')", op, nm);
-    else st = visit(im, &gm, idx);
+    else
+      st = visit(im, &gm, idx);
   }
   for (int i = 0; i < n_outs && st == LEDGE_OK; i++) st = add_output(im, outs[i], out_names[i]);
   free(gm.state);
@@ -1882,7 +2243,8 @@ bool lg_tfjs_detect(const void *data, size_t size) {
   return i < size && s[i] == '{';
 }
 
-lg_status lg_tfjs_import(const char *json, size_t len, const char *base_dir, lg_graph *g, lg_tfjs_info *info) {
+lg_status lg_tfjs_import(const char *json, size_t len, const char *base_dir, lg_graph *g,
+                         lg_tfjs_info *info) {
   LG_TRY(lg_graph_init(g));
   lg_json_doc *doc = NULL;
   lg_status st = lg_json_parse(json, len, &doc);
@@ -1911,10 +2273,12 @@ lg_status lg_tfjs_import(const char *json, size_t len, const char *base_dir, lg_
     if (format && strcmp(format, "graph-model") && strcmp(format, "layers-model"))
       st = lg_error(LEDGE_ERR_UNSUPPORTED, "TF.js model format '%s' is not supported", format);
     else if (!graph && !layers)
-      st = TF_FORMAT("not a TensorFlow.js model: modelTopology has neither a node list nor a model_config");
+      st = TF_FORMAT(
+          "not a TensorFlow.js model: modelTopology has neither a node list nor a model_config");
     if (st == LEDGE_OK) st = load_weights(&im, lg_json_get(root, "weightsManifest"));
     if (st == LEDGE_OK) {
-      if (info) snprintf(info->format, sizeof info->format, "%s", graph ? "graph-model" : "layers-model");
+      if (info)
+        snprintf(info->format, sizeof info->format, "%s", graph ? "graph-model" : "layers-model");
       st = graph ? import_graph_model(&im, topo, root) : tf_import_layers(&im, topo);
     }
   }

@@ -125,7 +125,9 @@ async function runOne(cache, name, jsonPath) {
   const model = isLayers ? await tf.loadLayersModel(fileHandler(jsonPath))
                          : await tf.loadGraphModel(fileHandler(jsonPath));
   const inp = model.inputs[0];
-  const shape = inp.shape.map((d) => (d == null || d < 0 ? 1 : d));
+  // Models whose input size is free get the size they are used at.
+  const fixed = { 'movenet-multipose': [1, 256, 256, 3] };
+  const shape = fixed[name] || inp.shape.map((d) => (d == null || d < 0 ? 1 : d));
   const dtype = inp.dtype === 'int32' ? 'int32' : 'float32';
   const [lo, hi] = inputRange(name);
   const data = makeInput(name, shape, dtype, lo, hi);
