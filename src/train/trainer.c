@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "train/dataset.h"
+#include "train/distributed.h"
 #include "train/export.h"
 #include "train/loader.h"
 #include "train/models.h"
@@ -143,6 +144,8 @@ int tr_train_run(const tr_train_config *cfg) {
   tr_optimizer *opt = NULL;
   FILE *metrics = NULL, *dat = NULL;
   char datpath[4096] = "";
+  int rank = train_dist_rank(), world = train_dist_size();
+  bool lead = rank == 0; /* the rank that prints, checkpoints and exports */
 
   if (!cfg->train_path) {
     fprintf(stderr, "ledge train: --train PATH is required\n");
@@ -232,6 +235,8 @@ int tr_train_run(const tr_train_config *cfg) {
   lo.batch_size = cfg->mini_batch_size;
   lo.seed = cfg->seed;
   lo.drop_last = 1;
+  lo.rank = rank;
+  lo.world_size = world;
   train_augmentation aug = TRAIN_AUG_CROP;
   if (!train_augmentation_parse(cfg->augmentation_type, &aug)) {
     fprintf(stderr, "ledge train: augmentation_type '%s': use crop, crop_color, crop_color_transform or none\n",
@@ -251,7 +256,9 @@ int tr_train_run(const tr_train_config *cfg) {
     vo.shuffle = 0;
     vo.augment = 0;
     vo.drop_last = 0;
-    if (train_loader_create(val, &vo, &vld, err, sizeof err) != LEDGE_OK) {
+    vo.rank = 0;
+    vo.world_size = 1;
+    if (lead && train_loader_create(val, &vo, &vld, err, sizeof err) != LEDGE_OK) {
       fprintf(stderr, "ledge train: %s\n", err);
       goto out;
     }
@@ -274,20 +281,37 @@ int tr_train_run(const tr_train_config *cfg) {
       fprintf(stderr, "ledge train: no checkpoint at %s yet; starting from the beginning\n", cfg->checkpoint_path);
     }
   }
-  if (cfg->metrics_path) {
+  if (world > 1) { /* every rank starts from rank 0's weights and statistics */
+    for (int i = 0; i < net->n_params; i++) {
+      tr_value *v = &net->values[net->params[i]];
+      if (train_dist_broadcast(v->data, sizeof(float) * (size_t)v->count, 0, err, sizeof err) != LEDGE_OK) {
+        fprintf(stderr, "ledge train: %s\n", err);
+        goto out;
+      }
+    }
+    for (int i = 0; i < net->n_states; i++) {
+      tr_value *v = &net->values[net->states[i]];
+      if (train_dist_broadcast(v->data, sizeof(float) * (size_t)v->count, 0, err, sizeof err) != LEDGE_OK) {
+        fprintf(stderr, "ledge train: %s\n", err);
+        goto out;
+      }
+    }
+  }
+  if (cfg->metrics_path && lead) {
     metrics = fopen(cfg->metrics_path, pr.epochs_done > 0 ? "a" : "w");
     if (!metrics) {
       fprintf(stderr, "ledge train: cannot write %s: %s\n", cfg->metrics_path, strerror(errno));
       goto out;
     }
   }
-  if (cfg->plot_path) {
+  if (cfg->plot_path && lead) {
     snprintf(datpath, sizeof datpath, "%s.dat", cfg->metrics_path ? cfg->metrics_path : cfg->plot_path);
     dat = fopen(datpath, pr.epochs_done > 0 ? "a" : "w");
   }
 
   long per_epoch = train_loader_batches_per_epoch(ld);
-  fprintf(stderr, "ledge train: %s, %lld parameters (%lld trainable), %ld training samples, %ld steps/epoch, %d threads\n",
+  if (lead)
+    fprintf(stderr, "ledge train: %s, %lld parameters (%lld trainable), %ld training samples, %ld steps/epoch, %d threads\n",
           cfg->pretrained ? cfg->pretrained : cfg->network, (long long)tr_net_param_count(net, false),
           (long long)tr_net_param_count(net, true), n_train, per_epoch, lg_threadpool_size(net->pool));
   double run_start = now_seconds();
@@ -306,11 +330,14 @@ int tr_train_run(const tr_train_config *cfg) {
     int got;
     float lr = 0;
     while ((got = train_loader_next(ld, &b)) == 1) {
-      if (b.count == 0) continue;
+      if (b.count == 0 && world == 1) continue;
       lr = tr_schedule_lr(&cfg->schedule, (double)epoch + (double)done / (double)(per_epoch ? per_epoch : 1));
-      tr_net_forward(net, b.images, b.count);
-      int64_t correct;
-      double loss = tr_net_loss(net, b.labels, cfg->label_smoothing, true, &correct);
+      int64_t correct = 0;
+      double loss = 0;
+      if (b.count > 0) {
+        tr_net_forward(net, b.images, b.count);
+        loss = tr_net_loss(net, b.labels, cfg->label_smoothing, true, &correct);
+      }
       if (!isfinite(loss)) {
         fprintf(stderr, "\nledge train: the loss became %s at epoch %lld, step %ld; stopping. ", isnan(loss) ? "NaN" : "infinite",
                 (long long)epoch + 1, done + 1);
@@ -321,7 +348,22 @@ int tr_train_run(const tr_train_config *cfg) {
         rc = 2;
         goto out;
       }
-      tr_net_backward(net);
+      if (b.count > 0) {
+        tr_net_backward(net);
+      } else {
+        for (int i = 0; i < net->n_params; i++) {
+          tr_value *v = &net->values[net->params[i]];
+          if (v->grad) memset(v->grad, 0, sizeof(float) * (size_t)v->count);
+        }
+      }
+      if (world > 1)
+        for (int i = 0; i < net->n_params; i++) {
+          tr_value *v = &net->values[net->params[i]];
+          if (v->grad && train_dist_allreduce_mean(v->grad, (size_t)v->count, err, sizeof err) != LEDGE_OK) {
+            fprintf(stderr, "ledge train: %s\n", err);
+            goto out;
+          }
+        }
       tr_optimizer_step(opt, net, lr);
       pr.steps++;
       loss_sum += loss * b.count;
@@ -329,7 +371,7 @@ int tr_train_run(const tr_train_config *cfg) {
       seen += b.count;
       done++;
       double el = now_seconds() - t0;
-      progress_line((int)epoch + 1, epochs, done, per_epoch, loss_sum / seen, (double)hits / seen, seen / el,
+      if (lead) progress_line((int)epoch + 1, epochs, done, per_epoch, seen ? loss_sum / seen : 0, seen ? (double)hits / seen : 0, seen / el,
                     el / done * (per_epoch - done));
       if (cfg->max_steps > 0 && pr.steps >= cfg->max_steps) break;
     }
@@ -340,7 +382,7 @@ int tr_train_run(const tr_train_config *cfg) {
     double secs = now_seconds() - t0;
     last_train_loss = seen ? loss_sum / seen : 0;
     last_train_acc = seen ? (double)hits / seen : 0;
-    if (isatty(2)) fputs("\r\033[K", stderr);
+    if (lead && isatty(2)) fputs("\r\033[K", stderr);
     bool have_val = false;
     if (vld) {
       if (evaluate(net, vld, cfg->top_k, cfg->label_smoothing, &last_val) != LEDGE_OK) {
@@ -350,13 +392,13 @@ int tr_train_run(const tr_train_config *cfg) {
       have_val = true;
     }
     pr.epochs_done = epoch + 1;
-    fprintf(stderr, "epoch %lld/%d: loss %.4f acc %.2f%%", (long long)epoch + 1, epochs, last_train_loss,
+    if (lead) fprintf(stderr, "epoch %lld/%d: loss %.4f acc %.2f%%", (long long)epoch + 1, epochs, last_train_loss,
             100 * last_train_acc);
-    if (have_val) {
+    if (lead && have_val) {
       fprintf(stderr, "  val loss %.4f acc %.2f%%", last_val.loss, 100 * last_val.accuracy);
       if (cfg->top_k > 1) fprintf(stderr, " top-%d %.2f%%", cfg->top_k, 100 * last_val.top_k);
     }
-    fprintf(stderr, "  lr %.3g  %.0f img/s  %.1fs\n", lr, seen / (secs > 0 ? secs : 1), secs);
+    if (lead) fprintf(stderr, "  lr %.3g  %.0f img/s  %.1fs\n", lr, seen / (secs > 0 ? secs : 1), secs);
     if (metrics) {
       fprintf(metrics,
               "{\"epoch\":%lld,\"step\":%lld,\"train_loss\":%.6f,\"train_accuracy\":%.6f,\"learning_rate\":%.6g,"
@@ -385,7 +427,7 @@ int tr_train_run(const tr_train_config *cfg) {
         pr.bad_epochs++;
       }
     }
-    if (cfg->checkpoint_path && cfg->checkpoint_frequency > 0 &&
+    if (lead && cfg->checkpoint_path && cfg->checkpoint_frequency > 0 &&
         ((epoch + 1) % cfg->checkpoint_frequency == 0 || epoch + 1 == epochs)) {
       if (tr_checkpoint_save(cfg->checkpoint_path, net, opt, &pr) != LEDGE_OK) {
         rc = fail("checkpoint");
@@ -393,9 +435,15 @@ int tr_train_run(const tr_train_config *cfg) {
       }
     }
     if (cfg->max_steps > 0 && pr.steps >= cfg->max_steps) break;
-    if (cfg->early_stopping && have_val && epoch + 1 >= cfg->early_stopping_min_epochs &&
-        pr.bad_epochs >= cfg->early_stopping_patience) {
-      fprintf(stderr, "ledge train: early stop: no validation improvement for %lld epochs (best %.2f%% at epoch %lld)\n",
+    int stop = cfg->early_stopping && have_val && epoch + 1 >= cfg->early_stopping_min_epochs &&
+               pr.bad_epochs >= cfg->early_stopping_patience;
+    if (world > 1 && train_dist_broadcast(&stop, sizeof stop, 0, err, sizeof err) != LEDGE_OK) {
+      fprintf(stderr, "ledge train: %s\n", err);
+      goto out;
+    }
+    if (stop) {
+      if (lead)
+        fprintf(stderr, "ledge train: early stop: no validation improvement for %lld epochs (best %.2f%% at epoch %lld)\n",
               (long long)pr.bad_epochs, 100 * pr.best_accuracy, (long long)pr.best_epoch);
       stopped_early = true;
       break;
@@ -411,7 +459,7 @@ int tr_train_run(const tr_train_config *cfg) {
       write_plot(base, cfg->plot_path);
     }
   }
-  if (cfg->output_path) {
+  if (cfg->output_path && lead) {
     if (tr_export_onnx(net, cfg->output_path) != LEDGE_OK) {
       rc = fail("export");
       goto out;
@@ -431,7 +479,7 @@ int tr_train_run(const tr_train_config *cfg) {
     }
     fprintf(stderr, "ledge train: wrote %s and %s\n", cfg->output_path, lp);
   }
-  if (cfg->json) {
+  if (cfg->json && lead) {
     printf("{\"epochs\":%lld,\"steps\":%lld,\"train_loss\":%.6f,\"train_accuracy\":%.6f", (long long)pr.epochs_done,
            (long long)pr.steps, last_train_loss, last_train_acc);
     if (vld) printf(",\"validation_loss\":%.6f,\"validation_accuracy\":%.6f", last_val.loss, last_val.accuracy);
