@@ -9,41 +9,43 @@
 #include "train/trainer.h"
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "usage: ledge train --train PATH [--validation PATH] --num-classes N [options] -o MODEL.onnx\n"
-          "\n"
-          "Trains a CNN on labelled images, from scratch or from a pretrained model, and exports it.\n"
-          "PATH is an IDX images file (labels found beside it), a folder with one subfolder per\n"
-          "class, a .lst list file or an augmented manifest (JSON Lines).\n"
-          "\n"
-          "Data and network:\n"
-          "  --train PATH               training data (required)\n"
-          "  --validation PATH          validation data (else validation_fraction of --train)\n"
-          "  --limit N                  use only the first N training samples\n"
-          "  --validation-limit N       use only the first N validation samples\n"
-          "  --network NAME             resnet (num_layers), cnn or mlp (default resnet)\n"
-          "  --pretrained FILE          start from this model (.onnx, model.json, .ledge); its head\n"
-          "                             is cut and a new classifier for num_classes attached\n"
-          "  --cut NODE                 cut the pretrained model at this node/value (default: just\n"
-          "                             before its final classifier)\n"
-          "  --freeze-until NODE        freeze this layer and every one before it\n"
-          "  --backbone-lr-mult X       learning-rate multiplier of the pretrained layers (default 1)\n"
-          "  --imagenet-normalization   normalize inputs with ImageNet's mean/std\n"
-          "  --hyperparameters FILE     hyperparameters.json (string values); flags override it\n"
-          "\n"
-          "Run and output:\n"
-          "  -o, --output MODEL.onnx    export the trained model (BN folded) and MODEL.labels.txt\n"
-          "  --labels FILE              where to write the class names instead\n"
-          "  --checkpoint FILE          write a checkpoint every checkpoint_frequency epochs (atomic)\n"
-          "  --resume                   continue from --checkpoint if it exists\n"
-          "  --metrics FILE.jsonl       one JSON object per epoch\n"
-          "  --plot FILE.png            loss and accuracy curves (gnuplot)\n"
-          "  --threads N                threads for the training step (default: all CPUs)\n"
-          "  --max-steps N              stop after N steps (smoke tests, benchmarks)\n"
-          "  --json                     print a JSON summary on stdout\n"
-          "\n"
-          "Run it under mpirun -np N for data-parallel training (docs/training.md).\n"
-          "\n");
+  fprintf(
+      f,
+      "usage: ledge train --train PATH [--validation PATH] --num-classes N [options] -o "
+      "MODEL.onnx\n"
+      "\n"
+      "Trains a CNN on labelled images, from scratch or from a pretrained model, and exports it.\n"
+      "PATH is an IDX images file (labels found beside it), a folder with one subfolder per\n"
+      "class, a .lst list file or an augmented manifest (JSON Lines).\n"
+      "\n"
+      "Data and network:\n"
+      "  --train PATH               training data (required)\n"
+      "  --validation PATH          validation data (else validation_fraction of --train)\n"
+      "  --limit N                  use only the first N training samples\n"
+      "  --validation-limit N       use only the first N validation samples\n"
+      "  --network NAME             resnet (num_layers), cnn, lenet or mlp (default resnet)\n"
+      "  --pretrained FILE          start from this model (.onnx, model.json, .ledge); its head\n"
+      "                             is cut and a new classifier for num_classes attached\n"
+      "  --cut NODE                 cut the pretrained model at this node/value (default: just\n"
+      "                             before its final classifier)\n"
+      "  --freeze-until NODE        freeze this layer and every one before it\n"
+      "  --backbone-lr-mult X       learning-rate multiplier of the pretrained layers (default 1)\n"
+      "  --imagenet-normalization   normalize inputs with ImageNet's mean/std\n"
+      "  --hyperparameters FILE     hyperparameters.json (string values); flags override it\n"
+      "\n"
+      "Run and output:\n"
+      "  -o, --output MODEL.onnx    export the trained model (BN folded) and MODEL.labels.txt\n"
+      "  --labels FILE              where to write the class names instead\n"
+      "  --checkpoint FILE          write a checkpoint every checkpoint_frequency epochs (atomic)\n"
+      "  --resume                   continue from --checkpoint if it exists\n"
+      "  --metrics FILE.jsonl       one JSON object per epoch\n"
+      "  --plot FILE.png            loss and accuracy curves (gnuplot)\n"
+      "  --threads N                threads for the training step (default: all CPUs)\n"
+      "  --max-steps N              stop after N steps (smoke tests, benchmarks)\n"
+      "  --json                     print a JSON summary on stdout\n"
+      "\n"
+      "Run it under mpirun -np N for data-parallel training (docs/training.md).\n"
+      "\n");
   train_hparams_print_help(f);
 }
 
@@ -58,7 +60,8 @@ int cmd_train(int argc, char **argv) {
   /* The JSON file first, so that flags override it. */
   for (int i = 1; i < argc; i++)
     if (!strcmp(argv[i], "--hyperparameters") && i + 1 < argc) hp_json = argv[i + 1];
-  if (hp_json && train_hparams_load_json(&hp, hp_json, err, sizeof err) != LEDGE_OK) return cli_fail("%s", err);
+  if (hp_json && train_hparams_load_json(&hp, hp_json, err, sizeof err) != LEDGE_OK)
+    return cli_fail("%s", err);
   for (int i = 1; i < argc; i++) {
     const char *v = NULL;
     long n;
@@ -68,36 +71,51 @@ int cmd_train(int argc, char **argv) {
       return 0;
     }
     if (cli_option(argc, argv, &i, "--hyperparameters", &v)) continue;
-    if (cli_option(argc, argv, &i, "--train", &v)) cfg.train_path = v;
-    else if (cli_option(argc, argv, &i, "--validation", &v)) cfg.validation_path = v;
+    if (cli_option(argc, argv, &i, "--train", &v))
+      cfg.train_path = v;
+    else if (cli_option(argc, argv, &i, "--validation", &v))
+      cfg.validation_path = v;
     else if (cli_option(argc, argv, &i, "--limit", &v)) {
       if (!cli_parse_int("--limit", v, 1, 1L << 40, &n)) return 1;
       cfg.limit = n;
     } else if (cli_option(argc, argv, &i, "--validation-limit", &v)) {
       if (!cli_parse_int("--validation-limit", v, 1, 1L << 40, &n)) return 1;
       cfg.validation_limit = n;
-    } else if (cli_option(argc, argv, &i, "--network", &v)) cfg.network = v;
-    else if (cli_option(argc, argv, &i, "--pretrained", &v)) cfg.pretrained = v;
-    else if (cli_option(argc, argv, &i, "--cut", &v)) cfg.cut = v;
-    else if (cli_option(argc, argv, &i, "--freeze-until", &v)) cfg.freeze_until = v;
+    } else if (cli_option(argc, argv, &i, "--network", &v))
+      cfg.network = v;
+    else if (cli_option(argc, argv, &i, "--pretrained", &v))
+      cfg.pretrained = v;
+    else if (cli_option(argc, argv, &i, "--cut", &v))
+      cfg.cut = v;
+    else if (cli_option(argc, argv, &i, "--freeze-until", &v))
+      cfg.freeze_until = v;
     else if (cli_option(argc, argv, &i, "--backbone-lr-mult", &v)) {
       char *end;
       cfg.backbone_lr_mult = strtof(v, &end);
-      if (*end || end == v || cfg.backbone_lr_mult < 0) return cli_fail("--backbone-lr-mult: '%s' is not a rate multiplier", v);
-    } else if (!strcmp(argv[i], "--imagenet-normalization")) cfg.imagenet_normalization = 1;
-    else if (cli_option(argc, argv, &i, "-o", &v) || cli_option(argc, argv, &i, "--output", &v)) cfg.output_path = v;
-    else if (cli_option(argc, argv, &i, "--labels", &v)) cfg.labels_path = v;
-    else if (cli_option(argc, argv, &i, "--checkpoint", &v)) cfg.checkpoint_path = v;
-    else if (!strcmp(argv[i], "--resume")) cfg.resume = 1;
-    else if (cli_option(argc, argv, &i, "--metrics", &v)) cfg.metrics_path = v;
-    else if (cli_option(argc, argv, &i, "--plot", &v)) cfg.plot_path = v;
+      if (*end || end == v || cfg.backbone_lr_mult < 0)
+        return cli_fail("--backbone-lr-mult: '%s' is not a rate multiplier", v);
+    } else if (!strcmp(argv[i], "--imagenet-normalization"))
+      cfg.imagenet_normalization = 1;
+    else if (cli_option(argc, argv, &i, "-o", &v) || cli_option(argc, argv, &i, "--output", &v))
+      cfg.output_path = v;
+    else if (cli_option(argc, argv, &i, "--labels", &v))
+      cfg.labels_path = v;
+    else if (cli_option(argc, argv, &i, "--checkpoint", &v))
+      cfg.checkpoint_path = v;
+    else if (!strcmp(argv[i], "--resume"))
+      cfg.resume = 1;
+    else if (cli_option(argc, argv, &i, "--metrics", &v))
+      cfg.metrics_path = v;
+    else if (cli_option(argc, argv, &i, "--plot", &v))
+      cfg.plot_path = v;
     else if (cli_option(argc, argv, &i, "--threads", &v)) {
       if (!cli_parse_int("--threads", v, 1, 1024, &n)) return 1;
       cfg.threads = (int)n;
     } else if (cli_option(argc, argv, &i, "--max-steps", &v)) {
       if (!cli_parse_int("--max-steps", v, 1, 1L << 40, &n)) return 1;
       cfg.max_steps = n;
-    } else if (!strcmp(argv[i], "--json")) cfg.json = 1;
+    } else if (!strcmp(argv[i], "--json"))
+      cfg.json = 1;
     else {
       if (train_hparams_parse_flag(&hp, argc, argv, &i, &matched, err, sizeof err) != LEDGE_OK)
         return cli_fail("%s", err);
@@ -128,7 +146,8 @@ int cmd_train(int argc, char **argv) {
   cfg.schedule.kind = !strcmp(hp.lr_scheduler, "cosine") ? TR_SCHED_COSINE : TR_SCHED_STEP;
   cfg.schedule.warmup_epochs = (float)hp.warmup_epochs;
   cfg.schedule.epochs = hp.epochs;
-  if (!tr_optimizer_parse(hp.optimizer, &cfg.optim.kind)) return cli_fail("optimizer '%s' is not known", hp.optimizer);
+  if (!tr_optimizer_parse(hp.optimizer, &cfg.optim.kind))
+    return cli_fail("optimizer '%s' is not known", hp.optimizer);
   cfg.optim.momentum = (float)hp.momentum;
   cfg.optim.weight_decay = (float)hp.weight_decay;
   cfg.optim.beta1 = (float)hp.beta_1;

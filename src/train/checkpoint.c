@@ -17,7 +17,9 @@ typedef struct ckpt_header {
   uint64_t rng;
 } ckpt_header;
 
-static bool write_all(FILE *f, const void *p, size_t bytes) { return fwrite(p, 1, bytes, f) == bytes; }
+static bool write_all(FILE *f, const void *p, size_t bytes) {
+  return fwrite(p, 1, bytes, f) == bytes;
+}
 static bool read_all(FILE *f, void *p, size_t bytes) { return fread(p, 1, bytes, f) == bytes; }
 
 lg_status tr_checkpoint_save(const char *path, const tr_net *net, const tr_optimizer *opt,
@@ -85,15 +87,18 @@ lg_status tr_checkpoint_load(const char *path, tr_net *net, tr_optimizer *opt, t
     goto done;
   }
   if (h.n_params != net->n_params || h.n_states != net->n_states) {
-    st = lg_error(LEDGE_ERR_FORMAT,
-                  "%s was written for another network (%d parameters, this one has %d); use the same "
-                  "model flags as the run that wrote it",
-                  path, h.n_params, net->n_params);
+    st = lg_error(
+        LEDGE_ERR_FORMAT,
+        "%s was written for another network (%d parameters, this one has %d); use the same "
+        "model flags as the run that wrote it",
+        path, h.n_params, net->n_params);
     goto done;
   }
   if (h.optimizer != (int32_t)opt->cfg.kind || h.slots != tr_optimizer_slots(opt)) {
     st = lg_error(LEDGE_ERR_FORMAT, "%s was written with optimizer %s, this run uses %s", path,
-                  h.optimizer >= 0 && h.optimizer < 5 ? tr_optimizer_name((tr_optimizer_kind)h.optimizer) : "?",
+                  h.optimizer >= 0 && h.optimizer < 5
+                      ? tr_optimizer_name((tr_optimizer_kind)h.optimizer)
+                      : "?",
                   tr_optimizer_name(opt->cfg.kind));
     goto done;
   }
@@ -102,7 +107,8 @@ lg_status tr_checkpoint_load(const char *path, tr_net *net, tr_optimizer *opt, t
     tr_value *v = &net->values[net->params[i]];
     int64_t count;
     if (!read_all(f, &count, sizeof count) || count != v->count) {
-      st = lg_error(LEDGE_ERR_FORMAT, "%s: parameter %d has another size than this network's", path, i);
+      st = lg_error(LEDGE_ERR_FORMAT, "%s: parameter %d has another size than this network's", path,
+                    i);
       goto done;
     }
     bool has = k < opt->n && opt->values[k] == net->params[i];

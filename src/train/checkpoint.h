@@ -24,6 +24,7 @@ typedef struct tr_progress {
 
 lg_status tr_checkpoint_save(const char *path, const tr_net *net, const tr_optimizer *opt,
                              const tr_progress *progress);
-lg_status tr_checkpoint_load(const char *path, tr_net *net, tr_optimizer *opt, tr_progress *progress);
+lg_status tr_checkpoint_load(const char *path, tr_net *net, tr_optimizer *opt,
+                             tr_progress *progress);
 
 #endif

@@ -67,83 +67,137 @@ void tr_matmul(lg_threadpool *pool, int64_t m, int64_t n, int64_t k, const float
   free(packed);
 }
 
+/* ---- Padded maps ----
+ * The packing loops read a zero-padded copy of the big map (C x N x HP x WP)
+ * so that they need no bounds checks: every tap of every output position
+ * lands inside it. The backward-data pass scatters into such a padded
+ * buffer and adds its interior back. */
+
+typedef struct padded {
+  const float *x;        /* channel 0 of the padded (or original) map */
+  float *owned;          /* the copy, or NULL when the map needs no padding */
+  int64_t hp, wp, plane; /* plane = N * HP * WP */
+} padded;
+
+static void padded_dims(const tr_conv_geom *g, int64_t *hp, int64_t *wp) {
+  int64_t need_h = (g->oh - 1) * g->sh + (g->kh - 1) * g->dh + 1;
+  int64_t need_w = (g->ow - 1) * g->sw + (g->kw - 1) * g->dw + 1;
+  *hp = need_h > g->ph + g->h ? need_h : g->ph + g->h;
+  *wp = need_w > g->pw + g->w ? need_w : g->pw + g->w;
+}
+
+typedef struct pad_job {
+  const tr_conv_geom *g;
+  const float *src;
+  float *dst;
+  int64_t hp, wp;
+  bool add_back; /* dst (unpadded) += interior of src (padded) */
+} pad_job;
+
+static void pad_planes(void *ctx, int64_t b, int64_t e) {
+  const pad_job *j = ctx;
+  const tr_conv_geom *g = j->g;
+  for (int64_t p = b; p < e; p++) { /* p = channel * N + image */
+    if (j->add_back) {
+      const float *src = j->src + p * j->hp * j->wp;
+      float *dst = j->dst + p * g->h * g->w;
+      for (int64_t y = 0; y < g->h; y++) {
+        const float *s = src + (y + g->ph) * j->wp + g->pw;
+        float *d = dst + y * g->w;
+        for (int64_t x = 0; x < g->w; x++) d[x] += s[x];
+      }
+    } else {
+      const float *src = j->src + p * g->h * g->w;
+      float *dst = j->dst + p * j->hp * j->wp;
+      memset(dst, 0, sizeof(float) * (size_t)(j->hp * j->wp));
+      for (int64_t y = 0; y < g->h; y++)
+        memcpy(dst + (y + g->ph) * j->wp + g->pw, src + y * g->w, sizeof(float) * (size_t)g->w);
+    }
+  }
+}
+
+static padded pad_map(lg_threadpool *pool, const tr_conv_geom *g, const float *x,
+                      int64_t channels) {
+  padded p = {x, NULL, 0, 0, 0};
+  padded_dims(g, &p.hp, &p.wp);
+  p.plane = g->n * p.hp * p.wp;
+  if (g->ph == 0 && g->pw == 0 && p.hp == g->h && p.wp == g->w) return p;
+  p.owned = malloc(sizeof(float) * (size_t)(channels * p.plane + 1));
+  if (!p.owned) abort();
+  pad_job j = {g, x, p.owned, p.hp, p.wp, false};
+  lg_parallel_for(pool, channels * g->n, pad_planes, &j);
+  p.x = p.owned;
+  return p;
+}
+
 /* ---- im2col through the GEMM's B packing ---- */
 
 enum { MAX_NR = 64 };
 
 typedef struct im2col_ctx {
   const tr_conv_geom *g;
-  const float *x; /* first channel of the group, big map */
-  int64_t rows;   /* K = Cin_g * KH * KW */
-  int64_t j_base; /* first position (filter gradient chunks) */
+  const padded *pm; /* the group's padded map */
+  int64_t rows;     /* K = Cin_g * KH * KW */
+  int64_t j_base;   /* first position (filter gradient chunks) */
 } im2col_ctx;
 
-/* Panel of B(p, j) = im2col(k = p, position = j). */
+/* Offset of tap k = (ci, ky, kx) from a position's window origin. */
+static inline int64_t tap_offset(const tr_conv_geom *g, const padded *pm, int64_t k) {
+  int64_t khw = g->kh * g->kw, ci = k / khw, r = k % khw;
+  return ci * pm->plane + (r / g->kw) * g->dh * pm->wp + (r % g->kw) * g->dw;
+}
+
+/* Offset of output position j's window origin. */
+static inline int64_t position_offset(const tr_conv_geom *g, const padded *pm, int64_t j) {
+  int64_t ohw = g->oh * g->ow, ni = j / ohw, r = j % ohw;
+  return ni * pm->hp * pm->wp + (r / g->ow) * g->sh * pm->wp + (r % g->ow) * g->sw;
+}
+
+/* Panel of B(p, j) = im2col(k = p, position = j). With stride 1 a panel's
+ * positions form a few runs that are contiguous in the padded map. */
 static void pack_im2col(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int nr, float *panel) {
   const im2col_ctx *c = ctx;
   const tr_conv_geom *g = c->g;
-  int64_t ohw = g->oh * g->ow, total = g->n * ohw, hw = g->h * g->w, plane = g->n * hw;
-  int64_t base[MAX_NR], iy0[MAX_NR], ix0[MAX_NR];
-  for (int jj = 0; jj < nr; jj++) {
-    int64_t j = j0 + jj;
-    if (j < total) {
-      int64_t ni = j / ohw, r = j % ohw, oy = r / g->ow, ox = r % g->ow;
-      base[jj] = ni * hw;
-      iy0[jj] = oy * g->sh - g->ph;
-      ix0[jj] = ox * g->sw - g->pw;
-    } else {
-      base[jj] = 0;
-      iy0[jj] = -((int64_t)1 << 40); /* never in range: a zero column */
-      ix0[jj] = 0;
-    }
+  const padded *pm = c->pm;
+  int64_t total = g->n * g->oh * g->ow;
+  int cols = total - j0 < nr ? (int)(total - j0) : nr;
+  int64_t base[MAX_NR];
+  int run_start[MAX_NR + 1], runs = 0;
+  for (int jj = 0; jj < cols; jj++) {
+    base[jj] = position_offset(g, pm, j0 + jj);
+    if (jj == 0 || g->sw != 1 || base[jj] != base[jj - 1] + 1) run_start[runs++] = jj;
   }
-  int64_t khw = g->kh * g->kw;
+  run_start[runs] = cols;
   for (int64_t p = 0; p < kc; p++) {
-    int64_t k = p0 + p, ci = k / khw, r = k % khw, ky = r / g->kw, kx = r % g->kw;
-    const float *xc = c->x + ci * plane;
-    int64_t oyd = ky * g->dh, oxd = kx * g->dw;
+    const float *src = pm->x + tap_offset(g, pm, p0 + p);
     float *dst = panel + p * nr;
-    for (int jj = 0; jj < nr; jj++) {
-      int64_t iy = iy0[jj] + oyd, ix = ix0[jj] + oxd;
-      dst[jj] = ((uint64_t)iy < (uint64_t)g->h && (uint64_t)ix < (uint64_t)g->w)
-                    ? xc[base[jj] + iy * g->w + ix]
-                    : 0.0f;
+    if (g->sw == 1) {
+      for (int r = 0; r < runs; r++) {
+        int a = run_start[r];
+        memcpy(dst + a, src + base[a], sizeof(float) * (size_t)(run_start[r + 1] - a));
+      }
+    } else {
+      for (int jj = 0; jj < cols; jj++) dst[jj] = src[base[jj]];
     }
+    for (int jj = cols; jj < nr; jj++) dst[jj] = 0.0f;
   }
 }
 
 /* Panel of B(p, kk) = im2col(k = kk, position = j_base + p): the transposed
- * im2col of the filter gradient. */
+ * im2col of the filter gradient (a gather with precomputed tap offsets). */
 static void pack_im2col_t(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int nr,
                           float *panel) {
   const im2col_ctx *c = ctx;
   const tr_conv_geom *g = c->g;
-  int64_t ohw = g->oh * g->ow, hw = g->h * g->w, plane = g->n * hw, khw = g->kh * g->kw;
-  int64_t coff[MAX_NR], kyo[MAX_NR], kxo[MAX_NR];
-  for (int kk = 0; kk < nr; kk++) {
-    int64_t k = j0 + kk;
-    if (k < c->rows) {
-      int64_t ci = k / khw, r = k % khw;
-      coff[kk] = ci * plane;
-      kyo[kk] = (r / g->kw) * g->dh;
-      kxo[kk] = (r % g->kw) * g->dw;
-    } else {
-      coff[kk] = 0;
-      kyo[kk] = -((int64_t)1 << 40);
-      kxo[kk] = 0;
-    }
-  }
+  const padded *pm = c->pm;
+  int cols = c->rows - j0 < nr ? (int)(c->rows - j0) : nr;
+  int64_t off[MAX_NR];
+  for (int kk = 0; kk < cols; kk++) off[kk] = tap_offset(g, pm, j0 + kk);
   for (int64_t p = 0; p < kc; p++) {
-    int64_t j = c->j_base + p0 + p;
-    int64_t ni = j / ohw, r = j % ohw, oy = r / g->ow, ox = r % g->ow;
-    int64_t base = ni * hw, iy0 = oy * g->sh - g->ph, ix0 = ox * g->sw - g->pw;
+    const float *src = pm->x + position_offset(g, pm, c->j_base + p0 + p);
     float *dst = panel + p * nr;
-    for (int kk = 0; kk < nr; kk++) {
-      int64_t iy = iy0 + kyo[kk], ix = ix0 + kxo[kk];
-      dst[kk] = ((uint64_t)iy < (uint64_t)g->h && (uint64_t)ix < (uint64_t)g->w)
-                    ? c->x[coff[kk] + base + iy * g->w + ix]
-                    : 0.0f;
-    }
+    for (int kk = 0; kk < cols; kk++) dst[kk] = src[off[kk]];
+    for (int kk = cols; kk < nr; kk++) dst[kk] = 0.0f;
   }
 }
 
@@ -159,9 +213,14 @@ void tr_conv_forward(lg_threadpool *pool, const tr_conv_geom *g, const float *w,
   int64_t k = cin_g * g->kh * g->kw, total = g->n * g->oh * g->ow, in_total = g->n * g->h * g->w;
   float *packed = malloc(sizeof(float) * (lg_gemm_packed_a_floats(kern, cout_g, k) + 1));
   if (!packed) abort();
+  bool pointwise = is_pointwise(g);
+  padded pm = {0};
+  if (!pointwise) pm = pad_map(pool, g, x_big, g->c_big);
   for (int64_t gi = 0; gi < g->group; gi++) {
     lg_gemm_pack_a(kern, cout_g, k, w + gi * cout_g * k, k, 1, packed);
-    im2col_ctx ctx = {g, x_big + gi * cin_g * in_total, k, 0};
+    padded gm = pm;
+    gm.x = pm.x + gi * cin_g * pm.plane;
+    im2col_ctx ctx = {g, &gm, k, 0};
     lg_gemm_desc d = {.kern = kern,
                       .m = cout_g,
                       .n = total,
@@ -170,8 +229,8 @@ void tr_conv_forward(lg_threadpool *pool, const tr_conv_geom *g, const float *w,
                       .c = y_small + gi * cout_g * total,
                       .ldc = total,
                       .accumulate = accumulate};
-    if (is_pointwise(g)) {
-      d.b = ctx.x;
+    if (pointwise) {
+      d.b = x_big + gi * cin_g * in_total;
       d.ldb = total;
     } else {
       d.pack_b = pack_im2col;
@@ -179,6 +238,7 @@ void tr_conv_forward(lg_threadpool *pool, const tr_conv_geom *g, const float *w,
     }
     lg_gemm(&d, pool);
   }
+  free(pm.owned);
   free(packed);
 }
 
@@ -187,29 +247,29 @@ void tr_conv_forward(lg_threadpool *pool, const tr_conv_geom *g, const float *w,
 typedef struct col2im_job {
   const tr_conv_geom *g;
   const float *col; /* K x (imgs * OH * OW) */
-  float *dx;        /* first channel of the group */
-  int64_t n0, imgs;
+  float *dxp;       /* the group's first channel of the padded gradient */
+  int64_t hp, wp, n0, imgs;
 } col2im_job;
 
 static void col2im_channels(void *ctx, int64_t begin, int64_t end) {
   const col2im_job *jb = ctx;
   const tr_conv_geom *g = jb->g;
-  int64_t ohw = g->oh * g->ow, hw = g->h * g->w, cols = jb->imgs * ohw;
+  int64_t ohw = g->oh * g->ow, hwp = jb->hp * jb->wp, cols = jb->imgs * ohw;
   for (int64_t ci = begin; ci < end; ci++)
     for (int64_t ky = 0; ky < g->kh; ky++)
       for (int64_t kx = 0; kx < g->kw; kx++) {
         const float *row = jb->col + ((ci * g->kh + ky) * g->kw + kx) * cols;
         for (int64_t nl = 0; nl < jb->imgs; nl++) {
-          float *plane = jb->dx + (ci * g->n + jb->n0 + nl) * hw;
+          float *plane =
+              jb->dxp + (ci * g->n + jb->n0 + nl) * hwp + ky * g->dh * jb->wp + kx * g->dw;
           const float *src = row + nl * ohw;
           for (int64_t oy = 0; oy < g->oh; oy++) {
-            int64_t iy = oy * g->sh - g->ph + ky * g->dh;
-            if ((uint64_t)iy >= (uint64_t)g->h) continue;
-            float *drow = plane + iy * g->w;
+            float *drow = plane + oy * g->sh * jb->wp;
             const float *srow = src + oy * g->ow;
-            int64_t ix = kx * g->dw - g->pw;
-            for (int64_t ox = 0; ox < g->ow; ox++, ix += g->sw)
-              if ((uint64_t)ix < (uint64_t)g->w) drow[ix] += srow[ox];
+            if (g->sw == 1)
+              for (int64_t ox = 0; ox < g->ow; ox++) drow[ox] += srow[ox];
+            else
+              for (int64_t ox = 0; ox < g->ow; ox++) drow[ox * g->sw] += srow[ox];
           }
         }
       }
@@ -229,6 +289,11 @@ void tr_conv_backward_data(lg_threadpool *pool, const tr_conv_geom *g, const flo
                 true, NULL);
     return;
   }
+  int64_t hp, wp;
+  padded_dims(g, &hp, &wp);
+  bool direct = g->ph == 0 && g->pw == 0 && hp == g->h && wp == g->w;
+  float *dxp = direct ? dx_big : calloc((size_t)(g->c_big * g->n * hp * wp + 1), sizeof(float));
+  if (!dxp) abort();
   int64_t imgs = COL_CAP_FLOATS / (k * ohw > 0 ? k * ohw : 1);
   if (imgs < 1) imgs = 1;
   if (imgs > g->n) imgs = g->n;
@@ -239,19 +304,24 @@ void tr_conv_backward_data(lg_threadpool *pool, const tr_conv_geom *g, const flo
       int64_t cnt = g->n - n0 < imgs ? g->n - n0 : imgs;
       tr_matmul(pool, k, cnt * ohw, cout_g, w + gi * cout_g * k, 1, k,
                 dy_small + gi * cout_g * total + n0 * ohw, total, 1, col, cnt * ohw, false, NULL);
-      col2im_job jb = {g, col, dx_big + gi * cin_g * in_total, n0, cnt};
+      col2im_job jb = {g, col, dxp + gi * cin_g * g->n * hp * wp, hp, wp, n0, cnt};
       lg_parallel_for(pool, cin_g, col2im_channels, &jb);
     }
   free(col);
+  if (!direct) {
+    pad_job j = {g, dxp, dx_big, hp, wp, true};
+    lg_parallel_for(pool, g->c_big * g->n, pad_planes, &j);
+    free(dxp);
+  }
 }
 
 /* ---- Filter gradient ---- */
 
 typedef struct filter_job {
   const tr_conv_geom *g;
-  const float *dy; /* group's first output channel */
-  const float *x;  /* group's first input channel */
-  float *partials; /* chunks x Cout_g x K */
+  const float *dy;  /* group's first output channel */
+  const padded *pm; /* the group's padded input */
+  float *partials;  /* chunks x Cout_g x K */
   int64_t chunks, cout_g, k, total;
 } filter_job;
 
@@ -270,7 +340,7 @@ static void filter_chunk(void *ctx, int thread, int64_t begin, int64_t end) {
         malloc(sizeof(float) * (lg_gemm_packed_a_floats(kern, jb->cout_g, j1 - j0) + 1));
     if (!packed) abort();
     lg_gemm_pack_a(kern, jb->cout_g, j1 - j0, jb->dy + j0, jb->total, 1, packed);
-    im2col_ctx ic = {jb->g, jb->x, jb->k, j0};
+    im2col_ctx ic = {jb->g, jb->pm, jb->k, j0};
     lg_gemm_desc d = {.kern = kern,
                       .m = jb->cout_g,
                       .n = jb->k,
@@ -293,15 +363,12 @@ void tr_conv_backward_filter(lg_threadpool *pool, const tr_conv_geom *g, const f
   if (total < 512 * chunks) chunks = 1;
   float *partials = malloc(sizeof(float) * (size_t)(chunks * cout_g * k + 1));
   if (!partials) abort();
+  padded pm = pad_map(pool, g, x_big, g->c_big);
+  (void)in_total;
   for (int64_t gi = 0; gi < g->group; gi++) {
-    filter_job jb = {g,
-                     dy_small + gi * cout_g * total,
-                     x_big + gi * cin_g * in_total,
-                     partials,
-                     chunks,
-                     cout_g,
-                     k,
-                     total};
+    padded gm = pm;
+    gm.x = pm.x + gi * cin_g * pm.plane;
+    filter_job jb = {g, dy_small + gi * cout_g * total, &gm, partials, chunks, cout_g, k, total};
     lg_parallel_for_indexed(chunks > 1 ? pool : NULL, chunks, filter_chunk, &jb);
     float *dwg = dw + gi * cout_g * k;
     for (int64_t c = 0; c < chunks; c++) {
@@ -309,5 +376,6 @@ void tr_conv_backward_filter(lg_threadpool *pool, const tr_conv_geom *g, const f
       for (int64_t i = 0; i < cout_g * k; i++) dwg[i] += part[i];
     }
   }
+  free(pm.owned);
   free(partials);
 }

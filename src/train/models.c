@@ -347,13 +347,29 @@ lg_status tr_build_model(const char *name, int num_layers, int64_t c, int64_t h,
     x = tr_b_dropout(&b, x, 0.3f);
     tr_b_output(&b, tr_b_dense(&b, x, 256, classes));
     if (x < 0) st = lg_error(LEDGE_ERR_NO_MEMORY, "out of memory");
+  } else if (!strcmp(name, "lenet")) {
+    /* LeNet-5 with ReLU and max pooling: small enough for quick tests */
+    int x = tr_b_input(&b, "data", c, h, w);
+    x = tr_b_maxpool(&b, tr_b_unary(&b, "Relu", tr_b_conv(&b, x, c, 6, 5, 1, 2, 1, true)), 2, 2, 0);
+    x = tr_b_maxpool(&b, tr_b_unary(&b, "Relu", tr_b_conv(&b, x, 6, 16, 5, 1, 0, 1, true)), 2, 2,
+                     0);
+    int64_t f = 16 * ((h / 2 - 4) / 2) * ((w / 2 - 4) / 2);
+    if (h < 12 || w < 12) {
+      lg_graph_free(g);
+      return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "lenet needs images of at least 12x12");
+    }
+    x = tr_b_unary(&b, "Relu", tr_b_dense(&b, tr_b_flatten(&b, x), f, 120));
+    x = tr_b_unary(&b, "Relu", tr_b_dense(&b, x, 120, 84));
+    tr_b_output(&b, tr_b_dense(&b, x, 84, classes));
+    if (x < 0) st = lg_error(LEDGE_ERR_NO_MEMORY, "out of memory");
   } else if (!strcmp(name, "mlp")) {
     int x = tr_b_flatten(&b, tr_b_input(&b, "data", c, h, w));
     x = tr_b_unary(&b, "Relu", tr_b_dense(&b, x, c * h * w, 256));
     tr_b_output(&b, tr_b_dense(&b, x, 256, classes));
     if (x < 0) st = lg_error(LEDGE_ERR_NO_MEMORY, "out of memory");
   } else {
-    st = lg_error(LEDGE_ERR_INVALID_ARGUMENT, "unknown network '%s' (resnet, cnn or mlp)", name);
+    st = lg_error(LEDGE_ERR_INVALID_ARGUMENT, "unknown network '%s' (resnet, cnn, lenet or mlp)",
+                  name);
   }
   if (st != LEDGE_OK) lg_graph_free(g);
   return st;

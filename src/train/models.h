@@ -55,6 +55,8 @@ int tr_b_dropout(tr_builder *b, int x, float ratio);
  *   cnn     two blocks of two 3x3 conv+BN+ReLU layers (32, 64 channels),
  *           each followed by 2x2 max pooling, then a 256-wide dense layer
  *           with dropout and the classifier
+ *   lenet   LeNet-5 (5x5 convolutions of 6 and 16 channels, ReLU, max pooling,
+ *           dense 120 and 84): small and quick
  *   mlp     one hidden layer of 256
  * Returns an error naming the accepted values for anything else. */
 lg_status tr_build_model(const char *name, int num_layers, int64_t c, int64_t h, int64_t w,

@@ -129,8 +129,10 @@ bool tr_schedule_parse_steps(tr_schedule *s, const char *list) {
     s->steps[s->n_steps++] = (int)v;
     p = end;
     while (*p == ' ') p++;
-    if (*p == ',') p++;
-    else if (*p) return false;
+    if (*p == ',')
+      p++;
+    else if (*p)
+      return false;
   }
   return true;
 }

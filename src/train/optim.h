@@ -18,7 +18,13 @@
 
 #include "train/engine.h"
 
-typedef enum tr_optimizer_kind { TR_OPT_SGD, TR_OPT_NAG, TR_OPT_ADAM, TR_OPT_ADAMW, TR_OPT_RMSPROP } tr_optimizer_kind;
+typedef enum tr_optimizer_kind {
+  TR_OPT_SGD,
+  TR_OPT_NAG,
+  TR_OPT_ADAM,
+  TR_OPT_ADAMW,
+  TR_OPT_RMSPROP
+} tr_optimizer_kind;
 
 /* Parses sgd, nag, adam, adamw, rmsprop; false if none. */
 bool tr_optimizer_parse(const char *name, tr_optimizer_kind *out);
@@ -26,7 +32,7 @@ const char *tr_optimizer_name(tr_optimizer_kind kind);
 
 typedef struct tr_optim_config {
   tr_optimizer_kind kind;
-  float momentum;      /* sgd, nag */
+  float momentum; /* sgd, nag */
   float weight_decay;
   float beta1, beta2;  /* adam, adamw */
   float rho;           /* rmsprop */
@@ -57,8 +63,8 @@ typedef enum tr_schedule_kind { TR_SCHED_STEP, TR_SCHED_COSINE } tr_schedule_kin
 typedef struct tr_schedule {
   tr_schedule_kind kind;
   float base_lr;
-  float factor;   /* step: multiplied at each listed epoch */
-  int steps[32];  /* step: epochs (1-based boundaries) where the rate drops */
+  float factor;  /* step: multiplied at each listed epoch */
+  int steps[32]; /* step: epochs (1-based boundaries) where the rate drops */
   int n_steps;
   float warmup_epochs; /* linear warmup from 0 (both kinds) */
   int epochs;          /* cosine: the whole run */

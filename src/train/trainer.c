@@ -69,8 +69,8 @@ static void progress_line(int epoch, int epochs, long done, long total, double l
   fmt_duration(eta, e, sizeof e);
   fprintf(stderr, "\repoch %d/%d [", epoch, epochs);
   for (int i = 0; i < width; i++) fputc(i < filled ? '=' : (i == filled ? '>' : ' '), stderr);
-  fprintf(stderr, "] %ld/%ld loss %.4f acc %.2f%% %.0f img/s ETA %s\033[K", done, total, loss, 100 * acc,
-          ips, e);
+  fprintf(stderr, "] %ld/%ld loss %.4f acc %.2f%% %.0f img/s ETA %s\033[K", done, total, loss,
+          100 * acc, ips, e);
   fflush(stderr);
 }
 
@@ -79,7 +79,8 @@ typedef struct eval_result {
   long count;
 } eval_result;
 
-static lg_status evaluate(tr_net *net, train_loader *ld, int top_k, float smoothing, eval_result *r) {
+static lg_status evaluate(tr_net *net, train_loader *ld, int top_k, float smoothing,
+                          eval_result *r) {
   memset(r, 0, sizeof *r);
   tr_net_set_training(net, false);
   LG_TRY(train_loader_start(ld, 0, 0));
@@ -116,9 +117,11 @@ static void write_plot(const char *metrics, const char *png) {
   snprintf(script, sizeof script,
            "set terminal pngcairo size 1000,420\nset output '%s'\nset multiplot layout 1,2\n"
            "set xlabel 'epoch'\nset title 'loss'\nset key top right\n"
-           "plot '%s.dat' using 1:2 with linespoints title 'train', '' using 1:4 with linespoints title 'validation'\n"
+           "plot '%s.dat' using 1:2 with linespoints title 'train', '' using 1:4 with linespoints "
+           "title 'validation'\n"
            "set title 'accuracy (%%)'\nset key bottom right\n"
-           "plot '%s.dat' using 1:($3*100) with linespoints title 'train', '' using 1:($5*100) with linespoints title 'validation'\n"
+           "plot '%s.dat' using 1:($3*100) with linespoints title 'train', '' using 1:($5*100) "
+           "with linespoints title 'validation'\n"
            "unset multiplot\n",
            png, metrics, metrics);
   FILE *p = popen("gnuplot 2>/dev/null", "w");
@@ -131,7 +134,8 @@ static void write_plot(const char *metrics, const char *png) {
 }
 
 static int fail(const char *what) {
-  fprintf(stderr, "ledge train: %s%s%s\n", what, *ledge_last_error() ? ": " : "", ledge_last_error());
+  fprintf(stderr, "ledge train: %s%s%s\n", what, *ledge_last_error() ? ": " : "",
+          ledge_last_error());
   return 1;
 }
 
@@ -185,18 +189,19 @@ int tr_train_run(const tr_train_config *cfg) {
     goto out;
   }
   if (cfg->num_training_samples > 0 && cfg->num_training_samples != n_train && !cfg->limit)
-    fprintf(stderr, "ledge train: note: num_training_samples is %ld but %s has %ld\n", cfg->num_training_samples,
-            cfg->train_path, n_train);
+    fprintf(stderr, "ledge train: note: num_training_samples is %ld but %s has %ld\n",
+            cfg->num_training_samples, cfg->train_path, n_train);
 
   /* The network. */
   lg_graph g;
   int head_first = -1;
   lg_status st;
   if (cfg->pretrained)
-    st = tr_load_pretrained(cfg->pretrained, cfg->cut, cfg->num_classes, cfg->seed, &g, &head_first);
+    st =
+        tr_load_pretrained(cfg->pretrained, cfg->cut, cfg->num_classes, cfg->seed, &g, &head_first);
   else
-    st = tr_build_model(cfg->network, cfg->num_layers, cfg->image_c, cfg->image_h, cfg->image_w, cfg->num_classes,
-                        cfg->seed, &g);
+    st = tr_build_model(cfg->network, cfg->num_layers, cfg->image_c, cfg->image_h, cfg->image_w,
+                        cfg->num_classes, cfg->seed, &g);
   if (st != LEDGE_OK) {
     rc = fail("cannot make the network");
     goto out;
@@ -213,7 +218,8 @@ int tr_train_run(const tr_train_config *cfg) {
   }
   if (net->in_c != cfg->image_c || net->in_h != cfg->image_h || net->in_w != cfg->image_w) {
     if (cfg->pretrained) {
-      fprintf(stderr, "ledge train: note: %s takes %lldx%lldx%lld images; using that as image_shape\n",
+      fprintf(stderr,
+              "ledge train: note: %s takes %lldx%lldx%lld images; using that as image_shape\n",
               cfg->pretrained, (long long)net->in_c, (long long)net->in_h, (long long)net->in_w);
     }
   }
@@ -239,8 +245,10 @@ int tr_train_run(const tr_train_config *cfg) {
   lo.world_size = world;
   train_augmentation aug = TRAIN_AUG_CROP;
   if (!train_augmentation_parse(cfg->augmentation_type, &aug)) {
-    fprintf(stderr, "ledge train: augmentation_type '%s': use crop, crop_color, crop_color_transform or none\n",
-            cfg->augmentation_type);
+    fprintf(
+        stderr,
+        "ledge train: augmentation_type '%s': use crop, crop_color, crop_color_transform or none\n",
+        cfg->augmentation_type);
     goto out;
   }
   train_augment_defaults(&lo.transform, (int)net->in_c, (int)net->in_h, (int)net->in_w, aug);
@@ -278,20 +286,23 @@ int tr_train_run(const tr_train_config *cfg) {
       fprintf(stderr, "ledge train: resumed from %s after epoch %lld\n", cfg->checkpoint_path,
               (long long)pr.epochs_done);
     } else {
-      fprintf(stderr, "ledge train: no checkpoint at %s yet; starting from the beginning\n", cfg->checkpoint_path);
+      fprintf(stderr, "ledge train: no checkpoint at %s yet; starting from the beginning\n",
+              cfg->checkpoint_path);
     }
   }
   if (world > 1) { /* every rank starts from rank 0's weights and statistics */
     for (int i = 0; i < net->n_params; i++) {
       tr_value *v = &net->values[net->params[i]];
-      if (train_dist_broadcast(v->data, sizeof(float) * (size_t)v->count, 0, err, sizeof err) != LEDGE_OK) {
+      if (train_dist_broadcast(v->data, sizeof(float) * (size_t)v->count, 0, err, sizeof err) !=
+          LEDGE_OK) {
         fprintf(stderr, "ledge train: %s\n", err);
         goto out;
       }
     }
     for (int i = 0; i < net->n_states; i++) {
       tr_value *v = &net->values[net->states[i]];
-      if (train_dist_broadcast(v->data, sizeof(float) * (size_t)v->count, 0, err, sizeof err) != LEDGE_OK) {
+      if (train_dist_broadcast(v->data, sizeof(float) * (size_t)v->count, 0, err, sizeof err) !=
+          LEDGE_OK) {
         fprintf(stderr, "ledge train: %s\n", err);
         goto out;
       }
@@ -305,15 +316,19 @@ int tr_train_run(const tr_train_config *cfg) {
     }
   }
   if (cfg->plot_path && lead) {
-    snprintf(datpath, sizeof datpath, "%s.dat", cfg->metrics_path ? cfg->metrics_path : cfg->plot_path);
+    snprintf(datpath, sizeof datpath, "%s.dat",
+             cfg->metrics_path ? cfg->metrics_path : cfg->plot_path);
     dat = fopen(datpath, pr.epochs_done > 0 ? "a" : "w");
   }
 
   long per_epoch = train_loader_batches_per_epoch(ld);
   if (lead)
-    fprintf(stderr, "ledge train: %s, %lld parameters (%lld trainable), %ld training samples, %ld steps/epoch, %d threads\n",
-          cfg->pretrained ? cfg->pretrained : cfg->network, (long long)tr_net_param_count(net, false),
-          (long long)tr_net_param_count(net, true), n_train, per_epoch, lg_threadpool_size(net->pool));
+    fprintf(stderr,
+            "ledge train: %s, %lld parameters (%lld trainable), %ld training samples, %ld "
+            "steps/epoch, %d threads\n",
+            cfg->pretrained ? cfg->pretrained : cfg->network,
+            (long long)tr_net_param_count(net, false), (long long)tr_net_param_count(net, true),
+            n_train, per_epoch, lg_threadpool_size(net->pool));
   double run_start = now_seconds();
   int epochs = cfg->epochs;
   eval_result last_val = {0};
@@ -331,7 +346,8 @@ int tr_train_run(const tr_train_config *cfg) {
     float lr = 0;
     while ((got = train_loader_next(ld, &b)) == 1) {
       if (b.count == 0 && world == 1) continue;
-      lr = tr_schedule_lr(&cfg->schedule, (double)epoch + (double)done / (double)(per_epoch ? per_epoch : 1));
+      lr = tr_schedule_lr(&cfg->schedule,
+                          (double)epoch + (double)done / (double)(per_epoch ? per_epoch : 1));
       int64_t correct = 0;
       double loss = 0;
       if (b.count > 0) {
@@ -339,11 +355,11 @@ int tr_train_run(const tr_train_config *cfg) {
         loss = tr_net_loss(net, b.labels, cfg->label_smoothing, true, &correct);
       }
       if (!isfinite(loss)) {
-        fprintf(stderr, "\nledge train: the loss became %s at epoch %lld, step %ld; stopping. ", isnan(loss) ? "NaN" : "infinite",
-                (long long)epoch + 1, done + 1);
+        fprintf(stderr, "\nledge train: the loss became %s at epoch %lld, step %ld; stopping. ",
+                isnan(loss) ? "NaN" : "infinite", (long long)epoch + 1, done + 1);
         if (cfg->checkpoint_path && pr.epochs_done > 0)
-          fprintf(stderr, "The last good checkpoint (epoch %lld) is kept at %s.", (long long)pr.epochs_done,
-                  cfg->checkpoint_path);
+          fprintf(stderr, "The last good checkpoint (epoch %lld) is kept at %s.",
+                  (long long)pr.epochs_done, cfg->checkpoint_path);
         fprintf(stderr, " Try a lower learning_rate or clip_gradient.\n");
         rc = 2;
         goto out;
@@ -359,7 +375,8 @@ int tr_train_run(const tr_train_config *cfg) {
       if (world > 1)
         for (int i = 0; i < net->n_params; i++) {
           tr_value *v = &net->values[net->params[i]];
-          if (v->grad && train_dist_allreduce_mean(v->grad, (size_t)v->count, err, sizeof err) != LEDGE_OK) {
+          if (v->grad &&
+              train_dist_allreduce_mean(v->grad, (size_t)v->count, err, sizeof err) != LEDGE_OK) {
             fprintf(stderr, "ledge train: %s\n", err);
             goto out;
           }
@@ -371,8 +388,9 @@ int tr_train_run(const tr_train_config *cfg) {
       seen += b.count;
       done++;
       double el = now_seconds() - t0;
-      if (lead) progress_line((int)epoch + 1, epochs, done, per_epoch, seen ? loss_sum / seen : 0, seen ? (double)hits / seen : 0, seen / el,
-                    el / done * (per_epoch - done));
+      if (lead)
+        progress_line((int)epoch + 1, epochs, done, per_epoch, seen ? loss_sum / seen : 0,
+                      seen ? (double)hits / seen : 0, seen / el, el / done * (per_epoch - done));
       if (cfg->max_steps > 0 && pr.steps >= cfg->max_steps) break;
     }
     if (got < 0) {
@@ -392,21 +410,25 @@ int tr_train_run(const tr_train_config *cfg) {
       have_val = true;
     }
     pr.epochs_done = epoch + 1;
-    if (lead) fprintf(stderr, "epoch %lld/%d: loss %.4f acc %.2f%%", (long long)epoch + 1, epochs, last_train_loss,
-            100 * last_train_acc);
+    if (lead)
+      fprintf(stderr, "epoch %lld/%d: loss %.4f acc %.2f%%", (long long)epoch + 1, epochs,
+              last_train_loss, 100 * last_train_acc);
     if (lead && have_val) {
       fprintf(stderr, "  val loss %.4f acc %.2f%%", last_val.loss, 100 * last_val.accuracy);
       if (cfg->top_k > 1) fprintf(stderr, " top-%d %.2f%%", cfg->top_k, 100 * last_val.top_k);
     }
-    if (lead) fprintf(stderr, "  lr %.3g  %.0f img/s  %.1fs\n", lr, seen / (secs > 0 ? secs : 1), secs);
+    if (lead)
+      fprintf(stderr, "  lr %.3g  %.0f img/s  %.1fs\n", lr, seen / (secs > 0 ? secs : 1), secs);
     if (metrics) {
       fprintf(metrics,
-              "{\"epoch\":%lld,\"step\":%lld,\"train_loss\":%.6f,\"train_accuracy\":%.6f,\"learning_rate\":%.6g,"
+              "{\"epoch\":%lld,\"step\":%lld,\"train_loss\":%.6f,\"train_accuracy\":%.6f,"
+              "\"learning_rate\":%.6g,"
               "\"images_per_second\":%.1f,\"seconds\":%.3f",
               (long long)epoch + 1, (long long)pr.steps, last_train_loss, last_train_acc, lr,
               seen / (secs > 0 ? secs : 1), secs);
       if (have_val) {
-        fprintf(metrics, ",\"validation_loss\":%.6f,\"validation_accuracy\":%.6f", last_val.loss, last_val.accuracy);
+        fprintf(metrics, ",\"validation_loss\":%.6f,\"validation_accuracy\":%.6f", last_val.loss,
+                last_val.accuracy);
         if (cfg->top_k > 1) fprintf(metrics, ",\"validation_top_k_accuracy\":%.6f", last_val.top_k);
       }
       fputs("}\n", metrics);
@@ -443,8 +465,10 @@ int tr_train_run(const tr_train_config *cfg) {
     }
     if (stop) {
       if (lead)
-        fprintf(stderr, "ledge train: early stop: no validation improvement for %lld epochs (best %.2f%% at epoch %lld)\n",
-              (long long)pr.bad_epochs, 100 * pr.best_accuracy, (long long)pr.best_epoch);
+        fprintf(stderr,
+                "ledge train: early stop: no validation improvement for %lld epochs (best %.2f%% "
+                "at epoch %lld)\n",
+                (long long)pr.bad_epochs, 100 * pr.best_accuracy, (long long)pr.best_epoch);
       stopped_early = true;
       break;
     }
@@ -480,10 +504,13 @@ int tr_train_run(const tr_train_config *cfg) {
     fprintf(stderr, "ledge train: wrote %s and %s\n", cfg->output_path, lp);
   }
   if (cfg->json && lead) {
-    printf("{\"epochs\":%lld,\"steps\":%lld,\"train_loss\":%.6f,\"train_accuracy\":%.6f", (long long)pr.epochs_done,
-           (long long)pr.steps, last_train_loss, last_train_acc);
-    if (vld) printf(",\"validation_loss\":%.6f,\"validation_accuracy\":%.6f", last_val.loss, last_val.accuracy);
-    printf(",\"early_stopped\":%s,\"seconds\":%.3f}\n", stopped_early ? "true" : "false", now_seconds() - run_start);
+    printf("{\"epochs\":%lld,\"steps\":%lld,\"train_loss\":%.6f,\"train_accuracy\":%.6f",
+           (long long)pr.epochs_done, (long long)pr.steps, last_train_loss, last_train_acc);
+    if (vld)
+      printf(",\"validation_loss\":%.6f,\"validation_accuracy\":%.6f", last_val.loss,
+             last_val.accuracy);
+    printf(",\"early_stopped\":%s,\"seconds\":%.3f}\n", stopped_early ? "true" : "false",
+           now_seconds() - run_start);
   }
   rc = 0;
 out:

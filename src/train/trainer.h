@@ -44,7 +44,7 @@ typedef struct tr_train_config {
   const char *output_path, *labels_path;
   int early_stopping, early_stopping_patience, early_stopping_min_epochs;
   double early_stopping_tolerance;
-  int json; /* print the final summary as JSON on stdout */
+  int json;       /* print the final summary as JSON on stdout */
   long max_steps; /* > 0: stop after this many steps (tests, benchmarks) */
 } tr_train_config;
 

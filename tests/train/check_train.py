@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""check_train.py LEDGE SOURCE_DIR WORK_DIR MODE: end-to-end tests of `ledge train`
+on real data (Debian's dataset-fashion-mnist), label `train`.
+
+  e2e     LeNet-5 trained 375 steps (batch 32, 4000 training images, seed 1)
+          reaches >= 78% on the first 1000 test images; a second run with the
+          same seed gives the same numbers to the last digit; a learning rate
+          of 1000 stops with a clear NaN message and exit code 2.
+  resume  a run with checkpoints is killed with SIGKILL during its second
+          epoch, resumed with --resume, and finishes; its final metrics equal
+          those of an uninterrupted run with the same seed (the checkpoint
+          holds weights, BN statistics, optimizer moments and the position).
+  export  a CNN with batch normalization and dropout trained briefly and
+          exported to ONNX (BN folded): `ledge run` on 300 test images gives
+          the same accuracy as the trainer's own validation, and ONNX Runtime
+          (onnxruntime-node) gives the same logits as ledge (1e-4 relative)."""
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+LEDGE, SRC, WORK, MODE = sys.argv[1:5]
+FMNIST = os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist")
+TRAIN = os.path.join(FMNIST, "train-images-idx3-ubyte.gz")
+TEST = os.path.join(FMNIST, "t10k-images-idx3-ubyte.gz")
+os.makedirs(WORK, exist_ok=True)
+
+failures = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        failures.append(what)
+
+
+def train(args, **kw):
+    cmd = [LEDGE, "train", "--num-classes", "10", "--image-shape", "1,28,28", "--threads", "2"] + args
+    return subprocess.run(cmd, capture_output=True, text=True, **kw)
+
+
+def last_json(out):
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def read_idx_images(path, n):
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    count, rows, cols = np.frombuffer(data[4:16], dtype=">u4")
+    x = np.frombuffer(data[16:], dtype=np.uint8).reshape(count, 1, rows, cols)[:n]
+    return x.astype(np.float32) / 255.0
+
+
+def read_idx_labels(path, n):
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    return np.frombuffer(data[8:], dtype=np.uint8)[:n].astype(np.int64)
+
+
+LENET = ["--train", TRAIN, "--validation", TEST, "--limit", "4000", "--validation-limit", "1000",
+         "--network", "lenet", "--mini-batch-size", "32", "--learning-rate", "0.05",
+         "--augmentation-type", "none", "--seed", "1"]
+
+if MODE == "e2e":
+    runs = []
+    for k in range(2):
+        r = train(LENET + ["--epochs", "3", "--json"])
+        check(r.returncode == 0, "run %d exits 0 (%s)" % (k, r.stderr.strip().splitlines()[-1:]))
+        if r.returncode != 0:
+            break
+        runs.append(last_json(r.stdout))
+    if runs:
+        s = runs[0]
+        print("summary:", s)
+        check(s["steps"] == 375, "375 steps")
+        check(s["validation_accuracy"] >= 0.78,
+              "validation accuracy %.3f >= 0.78 on 1000 test images" % s["validation_accuracy"])
+    if len(runs) == 2:
+        a = {k: v for k, v in runs[0].items() if k != "seconds"}
+        b = {k: v for k, v in runs[1].items() if k != "seconds"}
+        check(a == b, "same seed, same results (%s vs %s)" % (a, b))
+    r = train(LENET + ["--epochs", "1", "--learning-rate", "1000", "--checkpoint",
+                       os.path.join(WORK, "nan.ckpt")])
+    check(r.returncode == 2 and ("NaN" in r.stderr or "infinite" in r.stderr),
+          "a diverging run stops with exit code 2 and a NaN message (%d: %s)"
+          % (r.returncode, r.stderr.strip().splitlines()[-1:]))
+
+elif MODE == "resume":
+    ckpt = os.path.join(WORK, "resume.ckpt")
+    metrics = os.path.join(WORK, "resume.jsonl")
+    for p in (ckpt, metrics):
+        if os.path.exists(p):
+            os.remove(p)
+    args = LENET + ["--epochs", "4", "--json", "--checkpoint", ckpt]
+    cmd = [LEDGE, "train", "--num-classes", "10", "--image-shape", "1,28,28", "--threads", "2"] + args
+    proc = subprocess.Popen(cmd + ["--metrics", metrics], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if os.path.exists(metrics) and open(metrics).read().count("\n") >= 1:
+            break
+        time.sleep(0.02)
+    killed = proc.poll() is None
+    if killed:
+        proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    check(killed, "the run was killed with SIGKILL after its first epoch")
+    check(os.path.exists(ckpt), "a checkpoint exists after the kill")
+    r = train(args + ["--resume", "--metrics", metrics])
+    check(r.returncode == 0, "the resumed run finishes (%s)" % r.stderr.strip().splitlines()[-1:])
+    check("resumed from" in r.stderr, "it says it resumed")
+    resumed = last_json(r.stdout) if r.returncode == 0 else {}
+    full = train(LENET + ["--epochs", "4", "--json"])
+    check(full.returncode == 0, "the uninterrupted run finishes")
+    if full.returncode == 0 and resumed:
+        f = last_json(full.stdout)
+        print("resumed:", resumed, "\nfull:   ", f)
+        same = all(resumed[k] == f[k] for k in ("epochs", "steps", "train_loss", "validation_accuracy"))
+        check(same, "resumed run == uninterrupted run (steps, loss, accuracy)")
+    lines = [json.loads(l) for l in open(metrics)]
+    check([l["epoch"] for l in lines][-3:] == [2, 3, 4], "metrics continue after the resume")
+
+elif MODE == "export":
+    model = os.path.join(WORK, "cnn.onnx")
+    n = 300
+    r = train(["--train", TRAIN, "--validation", TEST, "--limit", "1024", "--validation-limit", str(n),
+               "--network", "cnn", "--mini-batch-size", "64", "--learning-rate", "0.05", "--epochs", "1",
+               "--augmentation-type", "crop", "--seed", "3", "--json", "-o", model])
+    check(r.returncode == 0, "training and export succeed (%s)" % r.stderr.strip().splitlines()[-1:])
+    if r.returncode == 0:
+        own = last_json(r.stdout)["validation_accuracy"]
+        x = read_idx_images(TEST, n)
+        y = read_idx_labels(os.path.join(FMNIST, "t10k-labels-idx1-ubyte.gz"), n)
+        np.save(os.path.join(WORK, "x.npy"), x)
+        out = os.path.join(WORK, "ledge_out")
+        subprocess.run([LEDGE, "run", model, "--input", "data=" + os.path.join(WORK, "x.npy"),
+                        "--output-dir", out], check=True, capture_output=True)
+        logits = np.load(os.path.join(out, sorted(os.listdir(out))[0]))
+        acc = float((logits.argmax(1) == y).mean())
+        check(logits.shape == (n, 10), "ledge run gives %s logits" % (logits.shape,))
+        check(abs(acc - own) <= 1.0 / n + 1e-9,
+              "ledge run accuracy %.4f == the trainer's own %.4f (within one image)" % (acc, own))
+        raw = os.path.join(WORK, "x.bin")
+        x.tofile(raw)
+        manifest = os.path.join(WORK, "ort.json")
+        json.dump([{"model": model, "out": os.path.join(WORK, "ort"), "optimization": "all",
+                    "inputs": [{"name": "data", "type": "float32", "dims": list(x.shape), "file": raw}]}],
+                  open(manifest, "w"))
+        env = dict(os.environ, NODE_PATH=os.path.join(SRC, "node_modules"))
+        subprocess.run(["node", os.path.join(SRC, "tests", "formats", "ort_run.js"), manifest], check=True,
+                       env=env)
+        res = json.load(open(os.path.join(WORK, "ort", "result.json")))
+        check("error" not in res, "ONNX Runtime runs the export (%s)" % res.get("error"))
+        if "error" not in res:
+            ort = np.fromfile(res["outputs"][0]["file"], dtype=np.float32).reshape(n, 10)
+            err = float(np.abs(ort - logits).max() / (np.abs(ort).max() + 1e-6))
+            check(err < 1e-4, "ONNX Runtime logits == ledge logits (max relative difference %.2g)" % err)
+            check(float((ort.argmax(1) == y).mean()) == acc, "ONNX Runtime accuracy == ledge accuracy")
+else:
+    sys.exit("unknown mode " + MODE)
+
+print("%s: %d failure(s)" % (MODE, len(failures)))
+sys.exit(1 if failures else 0)
