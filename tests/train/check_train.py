@@ -101,14 +101,14 @@ elif MODE == "resume":
     proc = subprocess.Popen(cmd + ["--metrics", metrics], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
-        if os.path.exists(metrics) and open(metrics).read().count("\n") >= 1:
+        if os.path.exists(ckpt):  # renamed into place whole: epoch 1 is done
             break
         time.sleep(0.02)
     killed = proc.poll() is None
     if killed:
         proc.send_signal(signal.SIGKILL)
     proc.wait()
-    check(killed, "the run was killed with SIGKILL after its first epoch")
+    check(killed, "the run was killed with SIGKILL after its first checkpoint")
     check(os.path.exists(ckpt), "a checkpoint exists after the kill")
     r = train(args + ["--resume", "--metrics", metrics])
     check(r.returncode == 0, "the resumed run finishes (%s)" % r.stderr.strip().splitlines()[-1:])
