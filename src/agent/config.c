@@ -42,6 +42,7 @@ static const key_spec keys[] = {
     {"outbox_max_bytes", KEY_INT, offsetof(ag_config, outbox_max_bytes), 8, 4096, (int64_t)1 << 40},
     {"status_interval_s", KEY_INT, offsetof(ag_config, status_interval_s), 4, 1, 86400},
     {"keepalive_s", KEY_INT, offsetof(ag_config, keepalive_s), 4, 5, 3600},
+    {"reconnect_max_s", KEY_INT, offsetof(ag_config, reconnect_max_s), 4, 1, 3600},
     {"log_level", KEY_LEVEL, offsetof(ag_config, log_level), 0, 0, 0},
     {STR(upload_store, KEY_STRING)},
     {"upload_budget_bytes_per_hour", KEY_INT, offsetof(ag_config, upload_budget_bytes_per_hour), 8,
@@ -69,6 +70,7 @@ bool ag_config_load(const char *path, ag_config *c, char *err) {
   c->outbox_max_bytes = 64 << 20;
   c->status_interval_s = 60;
   c->keepalive_s = 30;
+  c->reconnect_max_s = 30;
   c->log_level = AG_LOG_INFO;
   char base[1024];
   ag_dirname(path, base, sizeof base);

@@ -29,6 +29,7 @@ typedef struct ag_config {
   int64_t outbox_max_bytes;
   int status_interval_s;
   int keepalive_s;
+  int reconnect_max_s; /* longest wait between reconnection attempts */
   ag_log_level log_level;
   char upload_store[512];
   int64_t upload_budget_bytes_per_hour;

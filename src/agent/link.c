@@ -90,7 +90,7 @@ ag_link *ag_link_create(const ag_config *c, int wake_fd, char *err) {
     m.key_file = c->key_file;
   }
   m.reconnect_min_ms = 500;
-  m.reconnect_max_ms = 30000;
+  m.reconnect_max_ms = c->reconnect_max_s > 0 ? c->reconnect_max_s * 1000 : 30000;
   m.user = link;
   m.on_message = on_message;
   m.on_connect = on_connect;
