@@ -15,6 +15,8 @@ static const char *usage_text =
     "       ledge fleet publish NAME@VERSION --model FILE --fleet DIR --store URL [--s3-endpoint "
     "URL] [--run CMD]\n"
     "       ledge fleet publish COMPONENT_DIR --fleet DIR --store URL [--s3-endpoint URL]\n"
+    "                          (publish: --public-url URL when devices fetch the store's files "
+    "from a web server)\n"
     "       ledge fleet deploy --fleet DIR --broker URL (--group G | --device D) NAME@VERSION ...\n"
     "                          [--failure-policy rollback|do-nothing] [--bundle DIR (offline, for "
     "an inbox)]\n"
@@ -29,7 +31,7 @@ static const char *usage_text =
 
 typedef struct fleet_args {
   const char *fleet, *broker, *group, *device, *store, *out, *model, *run, *bundle, *policy,
-      *endpoint;
+      *endpoint, *public_url;
   const char *hosts[16];
   int n_hosts;
   const char *positional[64];
@@ -53,7 +55,8 @@ static bool parse(int argc, char **argv, fleet_args *a) {
         cli_option(argc, argv, &i, "--run", &a->run) ||
         cli_option(argc, argv, &i, "--bundle", &a->bundle) ||
         cli_option(argc, argv, &i, "--failure-policy", &a->policy) ||
-        cli_option(argc, argv, &i, "--s3-endpoint", &a->endpoint))
+        cli_option(argc, argv, &i, "--s3-endpoint", &a->endpoint) ||
+        cli_option(argc, argv, &i, "--public-url", &a->public_url))
       continue;
     if (cli_option(argc, argv, &i, "--broker-host", &v) ||
         cli_option(argc, argv, &i, "--host", &v)) {
@@ -155,7 +158,8 @@ int cmd_fleet(int argc, char **argv) {
       snprintf(name, sizeof name, "%.*s", (int)(at - what), what);
       if (!ag_valid_name(name) || !ag_valid_name(at + 1))
         return cli_fail("fleet publish: name and version must be 1-64 of [A-Za-z0-9._-]");
-      if (!fleet_publish_model(a.fleet, name, at + 1, a.model, a.store, &s3, a.run, uri, err))
+      if (!fleet_publish_model(a.fleet, name, at + 1, a.model, a.store, a.public_url, &s3, a.run,
+                               uri, err))
         return cli_fail("fleet publish: %s", err);
       if (a.json)
         printf("{\"component\":\"%s\",\"artifact\":\"%s\"}\n", what, uri);
@@ -164,7 +168,7 @@ int cmd_fleet(int argc, char **argv) {
       return 0;
     }
     char name[65], version[65];
-    if (!fleet_publish_dir(a.fleet, what, a.store, &s3, name, version, err))
+    if (!fleet_publish_dir(a.fleet, what, a.store, a.public_url, &s3, name, version, err))
       return cli_fail("fleet publish: %s", err);
     if (a.json)
       printf("{\"component\":\"%s@%s\"}\n", name, version);

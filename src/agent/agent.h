@@ -89,6 +89,9 @@ void ag_inbox_scan(ag_agent *a);
 /* ---- supervise.c: child processes */
 bool ag_children_start(ag_agent *a, const ag_deployment *d, char *err);
 void ag_children_stop(ag_agent *a);
+/* Kills processes left by a previous run of this agent (found by the
+ * environment marker every child inherits). */
+void ag_kill_strays(ag_agent *a);
 /* Reaps exited children and restarts due ones; returns seconds until the
  * next restart (or a large number). */
 double ag_children_tick(ag_agent *a);

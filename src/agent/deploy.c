@@ -439,7 +439,12 @@ done:
 
 void ag_deploy_resume(ag_agent *a) {
   char err[AG_ERR_SIZE];
+  ag_kill_strays(a);
   if (a->pending.present) {
+    /* The committed set runs while the interrupted deployment downloads and
+     * installs again; activation stops it as usual. */
+    if (a->committed.present && !ag_children_start(a, &a->committed.d, err))
+      ag_log(AG_LOG_ERROR, "%s", err);
     ag_log(AG_LOG_INFO, "resuming the interrupted deployment %s", a->pending.d.id);
     ag_report(a, &a->pending.d, "received", "resumed after a restart", -1);
     apply_pending(a);

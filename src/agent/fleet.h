@@ -17,11 +17,15 @@ bool fleet_provision(const char *fleet_dir, const char *device, const char *grou
                      char *err);
 
 /* fleet_publish.c */
+/* public_url (may be NULL): where devices fetch what is uploaded to store
+ * (e.g. a file:// store served by a web server at https://host/path); the
+ * recipe's URIs use it instead of the store's URL. */
 bool fleet_publish_model(const char *fleet_dir, const char *name, const char *version,
-                         const char *model_path, const char *store, const ag_s3 *s3,
-                         const char *run_cmd, char *uri_out, char *err);
+                         const char *model_path, const char *store, const char *public_url,
+                         const ag_s3 *s3, const char *run_cmd, char *uri_out, char *err);
 bool fleet_publish_dir(const char *fleet_dir, const char *component_dir, const char *store,
-                       const ag_s3 *s3, char *name_out, char *version_out, char *err);
+                       const char *public_url, const ag_s3 *s3, char *name_out, char *version_out,
+                       char *err);
 
 /* fleet_deploy.c */
 typedef struct fleet_target {

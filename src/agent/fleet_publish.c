@@ -13,14 +13,14 @@
 #include "agent/util.h"
 
 /* Uploads path under its digest; fills the artifact object. */
-static bool upload_artifact(const char *path, const char *name, const char *store, const ag_s3 *s3,
-                            cJSON *artifact, char *err) {
+static bool upload_artifact(const char *path, const char *name, const char *store,
+                            const char *public_url, const ag_s3 *s3, cJSON *artifact, char *err) {
   char digest[65], key[128], uri[2048];
   int64_t size = 0;
   if (!ag_sha256_file(path, digest, &size, err)) return false;
   snprintf(key, sizeof key, "artifacts/%s", digest);
   if (!ag_store_put_file(s3, store, key, path, err)) return false;
-  ag_store_uri(store, key, uri, sizeof uri);
+  ag_store_uri(public_url ? public_url : store, key, uri, sizeof uri);
   cJSON_DeleteItemFromObjectCaseSensitive(artifact, "path");
   cJSON_DeleteItemFromObjectCaseSensitive(artifact, "name");
   cJSON_AddStringToObject(artifact, "name", name);
@@ -59,8 +59,8 @@ static bool save_recipe(const char *fleet_dir, cJSON *recipe, const char *store,
 }
 
 bool fleet_publish_model(const char *fleet_dir, const char *name, const char *version,
-                         const char *model_path, const char *store, const ag_s3 *s3,
-                         const char *run_cmd, char *uri_out, char *err) {
+                         const char *model_path, const char *store, const char *public_url,
+                         const ag_s3 *s3, const char *run_cmd, char *uri_out, char *err) {
   const char *slash = strrchr(model_path, '/');
   const char *base = slash ? slash + 1 : model_path;
   if (!ag_valid_name(base))
@@ -71,7 +71,7 @@ bool fleet_publish_model(const char *fleet_dir, const char *name, const char *ve
   cJSON_AddStringToObject(recipe, "kind", "model");
   cJSON *artifact = cJSON_CreateObject();
   cJSON_AddItemToArray(cJSON_AddArrayToObject(recipe, "artifacts"), artifact);
-  bool ok = upload_artifact(model_path, base, store, s3, artifact, err);
+  bool ok = upload_artifact(model_path, base, store, public_url, s3, artifact, err);
   cJSON *config = cJSON_AddObjectToObject(recipe, "configuration");
   cJSON_AddStringToObject(config, "model", base);
   cJSON *lifecycle = cJSON_AddObjectToObject(recipe, "lifecycle");
@@ -93,7 +93,8 @@ bool fleet_publish_model(const char *fleet_dir, const char *name, const char *ve
 }
 
 bool fleet_publish_dir(const char *fleet_dir, const char *component_dir, const char *store,
-                       const ag_s3 *s3, char *name_out, char *version_out, char *err) {
+                       const char *public_url, const ag_s3 *s3, char *name_out, char *version_out,
+                       char *err) {
   char path[1200];
   snprintf(path, sizeof path, "%s/recipe.json", component_dir);
   char *text = ag_read_file(path, NULL, 1 << 20, err);
@@ -119,7 +120,7 @@ bool fleet_publish_dir(const char *fleet_dir, const char *component_dir, const c
     snprintf(local, sizeof local, "%s/%s", component_dir, file->valuestring);
     const char *slash = strrchr(file->valuestring, '/');
     snprintf(name, sizeof name, "%s", slash ? slash + 1 : file->valuestring);
-    if (!(ok = upload_artifact(local, name, store, s3, a, err))) break;
+    if (!(ok = upload_artifact(local, name, store, public_url, s3, a, err))) break;
   }
   ok = ok && save_recipe(fleet_dir, recipe, store, s3, name_out, version_out, err);
   cJSON_Delete(recipe);

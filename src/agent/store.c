@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent/crypto.h"
 #include "agent/util.h"
 
 void ag_s3_defaults(ag_s3 *s3) {
@@ -194,9 +195,15 @@ bool ag_fetch(const ag_s3 *s3, const char *uri, const char *part_path, int64_t m
       curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
       if (s3 && s3->ca_file[0]) curl_easy_setopt(curl, CURLOPT_CAINFO, s3->ca_file);
       if (st.offset > 0) curl_easy_setopt(curl, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)st.offset);
-      if (!strncmp(uri, "s3://", 5))
+      struct curl_slist *headers = NULL;
+      if (!strncmp(uri, "s3://", 5)) {
+        /* S3 requires the payload hash header; a GET has no payload to sign. */
+        headers = curl_slist_append(headers, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
+        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
         s3_sign(curl, s3, sigv4, sizeof sigv4, userpwd, sizeof userpwd);
+      }
       CURLcode rc = curl_easy_perform(curl);
+      curl_slist_free_all(headers);
       if (!st.status_checked) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &st.status);
       if (st.aborted)
         ok = ag_fail(err, "download of %s aborted", uri);
@@ -261,6 +268,10 @@ bool ag_store_put(const ag_s3 *s3, const char *store_url, const char *key, const
   snprintf(ctype, sizeof ctype, "Content-Type: %s",
            content_type ? content_type : "application/octet-stream");
   headers = curl_slist_append(headers, ctype);
+  char digest[65], hash_header[100];
+  ag_sha256_hex(data, (size_t)size, digest);
+  snprintf(hash_header, sizeof hash_header, "x-amz-content-sha256: %s", digest);
+  headers = curl_slist_append(headers, hash_header);
   curl_easy_setopt(curl, CURLOPT_URL, url);
   curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
   curl_easy_setopt(curl, CURLOPT_READFUNCTION, on_read);

@@ -4,6 +4,7 @@
  * running beside the one it starts next. Crashes restart with exponential
  * backoff; three crashes in a row without a run that lasted mark the
  * component broken. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -167,6 +168,41 @@ double ag_children_tick(ag_agent *a) {
     }
   }
   return next;
+}
+
+void ag_kill_strays(ag_agent *a) {
+  /* Every process the agent starts carries LEDGE_AGENT_SOCKET=<its socket>
+   * in its environment, and so do their descendants: what survives from a
+   * previous run (a grandchild orphaned by a kill -9 of the agent) is found
+   * by it and killed before anything new starts. */
+  char marker[1200];
+  int mlen = snprintf(marker, sizeof marker, "LEDGE_AGENT_SOCKET=%s", a->sock_path);
+  DIR *proc = opendir("/proc");
+  if (!proc) return;
+  struct dirent *e;
+  pid_t self = getpid();
+  while ((e = readdir(proc))) {
+    char *end;
+    long pid = strtol(e->d_name, &end, 10);
+    if (*end || pid <= 1 || pid == self) continue;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/environ", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    static char env[65536];
+    ssize_t n = read(fd, env, sizeof env - 1);
+    close(fd);
+    if (n <= 0) continue;
+    env[n] = 0;
+    for (ssize_t off = 0; off < n; off += (ssize_t)strlen(env + off) + 1) {
+      if (!strncmp(env + off, marker, (size_t)mlen) && env[off + mlen] == 0) {
+        ag_log(AG_LOG_WARN, "killing pid %ld left over from a previous run", pid);
+        kill((pid_t)pid, SIGKILL);
+        break;
+      }
+    }
+  }
+  closedir(proc);
 }
 
 bool ag_run_command(ag_agent *a, const char *cmd, const char *dir, double timeout_s,
