@@ -47,18 +47,19 @@ static void topic_for(ag_agent *a, const char *suffix, char *out, size_t size) {
   snprintf(out, size, "ledge/%s/%s", a->config.device, suffix);
 }
 
-void ag_emit(ag_agent *a, const char *suffix, const char *json, int priority, bool retain) {
+bool ag_emit(ag_agent *a, const char *suffix, const char *json, int priority, bool retain) {
   char topic[256], err[AG_ERR_SIZE];
   topic_for(a, suffix, topic, sizeof topic);
   int size = (int)strlen(json);
   if (size > MAX_MESSAGE) {
     ag_log(AG_LOG_ERROR, "a %d-byte message to %s exceeds %d bytes; dropped", size, topic,
            MAX_MESSAGE);
-    return;
+    return false;
   }
-  if (!ag_outbox_add(a->outbox, topic, json, size, priority, retain, err))
-    ag_log(AG_LOG_ERROR, "%s", err);
+  bool ok = ag_outbox_add(a->outbox, topic, json, size, priority, retain, err);
+  if (!ok) ag_log(AG_LOG_ERROR, "%s", err);
   ag_pump(a);
+  return ok;
 }
 
 static void add_components(cJSON *obj, const ag_deployment *d) {
@@ -199,34 +200,43 @@ void ag_pump(ag_agent *a) {
 /* ---- Events from components ------------------------------------------------ */
 
 /* A datagram is "SUFFIX PRIORITY\nPAYLOAD"; the agent wraps the payload in
- * {"id", "device", "time", "data"} and queues it in the outbox. */
-static void handle_datagram(ag_agent *a, char *buf, ssize_t n) {
+ * {"id", "device", "time", "data"}, stores it in the outbox and, when the
+ * sender has an address, answers "ok ID" once the row is on disk (or
+ * "error REASON"), so a producer knows the event is durable. */
+static void handle_datagram(ag_agent *a, char *buf, ssize_t n, const struct sockaddr_un *from,
+                            socklen_t from_len) {
   buf[n] = 0;
   char *nl = memchr(buf, '\n', (size_t)n);
-  char suffix[65];
+  char suffix[65], reply[128];
   int priority = 3;
   if (!nl || sscanf(buf, "%64s %d", suffix, &priority) < 1 || !ag_valid_name(suffix) ||
       !strcmp(suffix, "status") || !strcmp(suffix, "deployment") || priority < 0 || priority > 9) {
     ag_log(AG_LOG_WARN, "ignored a malformed event datagram");
-    return;
+    snprintf(reply, sizeof reply, "error malformed: expected 'SUFFIX PRIORITY\\nPAYLOAD'");
+  } else {
+    cJSON *data = cJSON_Parse(nl + 1);
+    cJSON *m = cJSON_CreateObject();
+    char id[64], when[40];
+    snprintf(id, sizeof id, "%s-%lld", a->config.device, (long long)ag_outbox_next_id(a->outbox));
+    ag_iso8601(ag_wall_ms(), when, sizeof when);
+    cJSON_AddStringToObject(m, "id", id);
+    cJSON_AddStringToObject(m, "device", a->config.device);
+    cJSON_AddStringToObject(m, "time", when);
+    cJSON_AddNumberToObject(m, "priority", priority);
+    if (data)
+      cJSON_AddItemToObject(m, "data", data);
+    else
+      cJSON_AddStringToObject(m, "data", nl + 1);
+    char *text = cJSON_PrintUnformatted(m);
+    cJSON_Delete(m);
+    bool ok = text && ag_emit(a, suffix, text, priority, false);
+    free(text);
+    snprintf(reply, sizeof reply,
+             ok ? "ok %s" : "error the outbox refused %s (see the agent's log)", id);
   }
-  cJSON *data = cJSON_Parse(nl + 1);
-  cJSON *m = cJSON_CreateObject();
-  char id[64], when[40];
-  snprintf(id, sizeof id, "%s-%lld", a->config.device, (long long)ag_outbox_next_id(a->outbox));
-  ag_iso8601(ag_wall_ms(), when, sizeof when);
-  cJSON_AddStringToObject(m, "id", id);
-  cJSON_AddStringToObject(m, "device", a->config.device);
-  cJSON_AddStringToObject(m, "time", when);
-  cJSON_AddNumberToObject(m, "priority", priority);
-  if (data)
-    cJSON_AddItemToObject(m, "data", data);
-  else
-    cJSON_AddStringToObject(m, "data", nl + 1);
-  char *text = cJSON_PrintUnformatted(m);
-  cJSON_Delete(m);
-  if (text) ag_emit(a, suffix, text, priority, false);
-  free(text);
+  if (from_len > sizeof(sa_family_t))
+    sendto(a->event_sock, reply, strlen(reply), MSG_DONTWAIT, (const struct sockaddr *)from,
+           from_len);
 }
 
 static int open_event_socket(ag_agent *a, char *err) {
@@ -261,20 +271,40 @@ static int emit_main(const ag_config *c, const char *suffix, const char *payload
   size_t size = strlen(suffix) + strlen(payload) + 16;
   char *buf = malloc(size);
   if (fd < 0 || !buf) return 1;
+  /* An autobound (abstract) address, so that the agent can answer. */
+  struct sockaddr_un self = {.sun_family = AF_UNIX};
+  if (bind(fd, (struct sockaddr *)&self, sizeof(sa_family_t)) != 0) return 1;
   int n = snprintf(buf, size, "%s %d\n%s", suffix, priority, payload);
   ssize_t w = -1;
-  for (int attempt = 0; attempt < 100; attempt++) { /* the agent may be busy for a moment */
+  /* The agent may be restarting (no socket yet, or a stale one): retry for 10 s. */
+  double end = ag_now() + 10;
+  do {
     w = sendto(fd, buf, (size_t)n, 0, (struct sockaddr *)&addr, sizeof addr);
-    if (w >= 0 || (errno != EAGAIN && errno != ENOBUFS)) break;
-    poll(NULL, 0, 10);
-  }
+    if (w >= 0 || (errno != EAGAIN && errno != ENOBUFS && errno != ECONNREFUSED && errno != ENOENT))
+      break;
+    poll(NULL, 0, 20);
+  } while (ag_now() < end);
   int e = errno;
   free(buf);
-  close(fd);
   if (w < 0) {
+    close(fd);
     fprintf(stderr, "ledged: cannot reach the agent at %s: %s\n", addr.sun_path, strerror(e));
     return 1;
   }
+  char reply[256];
+  struct pollfd p = {fd, POLLIN, 0};
+  ssize_t r = poll(&p, 1, 10000) == 1 ? recv(fd, reply, sizeof reply - 1, 0) : -1;
+  close(fd);
+  if (r <= 0) {
+    fprintf(stderr, "ledged: the agent did not confirm the event within 10 s\n");
+    return 1;
+  }
+  reply[r] = 0;
+  if (strncmp(reply, "ok ", 3)) {
+    fprintf(stderr, "ledged: %s\n", reply);
+    return 1;
+  }
+  printf("%s\n", reply + 3);
   return 0;
 }
 
@@ -498,6 +528,7 @@ int ledged_main(int argc, char **argv) {
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGCHLD, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
+  signal(SIGXFSZ, SIG_IGN); /* a file size limit gives EFBIG, a clear error, not a kill */
   inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (inotify_fd >= 0)
     inotify_add_watch(inotify_fd, a->config.inbox_dir, IN_CLOSE_WRITE | IN_MOVED_TO);
@@ -532,9 +563,12 @@ int ledged_main(int argc, char **argv) {
     ag_pump(a);
     static char dgram[MAX_MESSAGE + 1];
     for (int k = 0; k < 256; k++) {
-      ssize_t n = recv(a->event_sock, dgram, MAX_MESSAGE, 0);
+      struct sockaddr_un from;
+      socklen_t from_len = sizeof from;
+      ssize_t n =
+          recvfrom(a->event_sock, dgram, MAX_MESSAGE, 0, (struct sockaddr *)&from, &from_len);
       if (n <= 0) break;
-      handle_datagram(a, dgram, n);
+      handle_datagram(a, dgram, n, &from, from_len);
     }
     bool inbox = false;
     if (inotify_fd >= 0) {

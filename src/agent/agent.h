@@ -108,7 +108,7 @@ bool ag_health_model(ag_agent *a, const char *model_path, double timeout_s, cons
  * called from long operations so that status keeps flowing. */
 void ag_pump(ag_agent *a);
 /* Queues a message on ledge/<device>/<suffix> through the outbox. */
-void ag_emit(ag_agent *a, const char *suffix, const char *json, int priority, bool retain);
+bool ag_emit(ag_agent *a, const char *suffix, const char *json, int priority, bool retain);
 /* Reports a deployment status transition (outbox) and the device status. */
 void ag_report(ag_agent *a, const ag_deployment *d, const char *state, const char *reason,
                int progress);

@@ -16,7 +16,7 @@ start_agent car1
 start_agent car2
 # A persistent session (QoS 1) that collects the events while it is offline.
 mosquitto_sub $(MQ_TLS) -c -i collector -q 1 -t 'ledge/+/events' -E
-emit() { "$LEDGED" --config "$WORK/$1/ledged.conf" --emit events "$2" "${@:3}"; }
+emit() { "$LEDGED" --config "$WORK/$1/ledged.conf" --emit events "$2" "${@:3}" >/dev/null; }
 outbox_rows() { "$PY" -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from outbox").fetchone()[0])' "$WORK/$1/outbox.db"; }
 N=70
 for i in $(seq 1 10); do emit car1 "{\"n\":$i}"; done
