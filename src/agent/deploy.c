@@ -193,7 +193,8 @@ static bool fetch_artifacts(ag_agent *a, const ag_deployment *d, char *err) {
       if (!ok) {
         /* A transfer error keeps the partial file for a resume; a file that
          * cannot be right is removed. */
-        if (strstr(err, "larger than")) unlink(part);
+        if (strstr(err, "larger than") || strstr(err, "No space left") || strstr(err, "too large"))
+          unlink(part); /* nothing to resume, and the space is needed */
         return false;
       }
       char digest[65];

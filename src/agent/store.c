@@ -138,7 +138,11 @@ static bool fetch_file(const char *path, fetch_state *st, char *err) {
     if (n < 0) ok = ag_fail(err, "cannot read %s: %s", path, strerror(errno));
     if (n <= 0) break;
     if (on_data(buf, 1, (size_t)n, st) != (size_t)n) {
-      ok = false;
+      if (st->too_big)
+        ok = ag_fail(err, "%s is larger than its recipe says (%lld bytes)", path,
+                     (long long)st->max_size);
+      else
+        ok = ag_fail(err, "cannot write the download: %s", strerror(st->write_errno));
       break;
     }
     if (st->progress && st->written - last >= (1 << 20)) {
