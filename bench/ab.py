@@ -27,7 +27,8 @@ def model_path(name):
 
 
 class Driver:
-    def __init__(self, exe, model, threads):
+    def __init__(self, exe, model, threads, cpu=False):
+        self.cpu = cpu
         self.p = subprocess.Popen([exe, model, "--threads", str(threads)], stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, text=True)
         self.ready = json.loads(self.p.stdout.readline())
@@ -40,7 +41,7 @@ class Driver:
         reply = json.loads(self.p.stdout.readline())
         if "error" in reply:
             raise RuntimeError(reply["error"])
-        return reply["times_ms"]
+        return reply["cpu_ms" if self.cpu else "times_ms"]
 
     def close(self):
         self.p.stdin.write("quit\n")
@@ -57,13 +58,18 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=15, help="turns per build (default 15)")
     ap.add_argument("--runs", type=int, default=1, help="measured runs per turn (default 1)")
+    ap.add_argument("--cpu", action="store_true",
+                    help="compare the process's CPU time per run instead of wall time (both builds "
+                         "need a ledge_driver that reports cpu_ms): steadier on a loaded machine, "
+                         "for 1-thread comparisons")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("models", nargs="+")
     args = ap.parse_args()
     results = []
     for name in args.models:
         path = model_path(name)
-        da, db = Driver(args.a, path, args.threads), Driver(args.b, path, args.threads)
+        da = Driver(args.a, path, args.threads, args.cpu)
+        db = Driver(args.b, path, args.threads, args.cpu)
         ta, tb = [], []
         for r in range(args.rounds):
             order = [(da, ta), (db, tb)] if r % 2 == 0 else [(db, tb), (da, ta)]

@@ -28,15 +28,26 @@ static inline float act_fast(const lg_act *act, float v) {
   }
 }
 
-static void ukernel_generic(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
-                            int rows, int cols, int flags, const lg_gemm_epilogue *e) {
+static void ukernel_generic(int64_t kc, const float *a, int64_t lda, const float *b, float *c,
+                            int64_t ldc, int rows, int cols, int flags,
+                            const lg_gemm_epilogue *e) {
   float acc[GEN_MR][GEN_NR];
   for (int i = 0; i < GEN_MR; i++)
     for (int j = 0; j < GEN_NR; j++) acc[i][j] = 0;
-  for (int64_t p = 0; p < kc; p++) {
-    const float *bp = b + p * GEN_NR, *ap = a + p * GEN_MR;
-    for (int i = 0; i < GEN_MR; i++)
-      for (int j = 0; j < GEN_NR; j++) acc[i][j] += ap[i] * bp[j];
+  if (lda) {
+    const float *ar[GEN_MR];
+    for (int i = 0; i < GEN_MR; i++) ar[i] = a + (i < rows ? i : rows - 1) * lda;
+    for (int64_t p = 0; p < kc; p++) {
+      const float *bp = b + p * GEN_NR;
+      for (int i = 0; i < GEN_MR; i++)
+        for (int j = 0; j < GEN_NR; j++) acc[i][j] += ar[i][p] * bp[j];
+    }
+  } else {
+    for (int64_t p = 0; p < kc; p++) {
+      const float *bp = b + p * GEN_NR, *ap = a + p * GEN_MR;
+      for (int i = 0; i < GEN_MR; i++)
+        for (int j = 0; j < GEN_NR; j++) acc[i][j] += ap[i] * bp[j];
+    }
   }
   for (int i = 0; i < rows; i++) {
     float *ci = c + i * ldc;
@@ -130,8 +141,12 @@ static void gemm_task(const gemm_plan *pl, int64_t task) {
         int rows = i1 - i < mr ? (int)(i1 - i) : mr;
         lg_gemm_epilogue e = {d->bias ? d->bias + i : NULL,
                               d->residual ? d->residual + i * d->ldr + j : NULL, d->ldr, &d->act};
-        kern->ukernel(kc, d->a_packed + i * d->k + p0 * mr, panel, d->c + i * d->ldc + j, d->ldc,
-                      rows, cols, flags, &e);
+        if (d->a_packed)
+          kern->ukernel(kc, d->a_packed + i * d->k + p0 * mr, 0, panel, d->c + i * d->ldc + j,
+                        d->ldc, rows, cols, flags, &e);
+        else
+          kern->ukernel(kc, d->a + i * d->lda + p0, d->lda, panel, d->c + i * d->ldc + j, d->ldc,
+                        rows, cols, flags, &e);
       }
     }
   }

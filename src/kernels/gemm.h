@@ -37,10 +37,12 @@ typedef struct lg_gemm_epilogue {
   const lg_act *act; /* never NULL */
 } lg_gemm_epilogue;
 
-/* C[rows x cols] (rows <= MR, cols <= NR) from a packed A panel (kc x MR)
- * and a packed B panel (kc x NR). */
-typedef void (*lg_gemm_ukernel)(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
-                                int rows, int cols, int flags, const lg_gemm_epilogue *e);
+/* C[rows x cols] (rows <= MR, cols <= NR) from A and a packed B panel
+ * (kc x NR). A is a packed panel (kc x MR) when lda is 0; otherwise it is
+ * read in place, element (r, p) at a[r * lda + p] for r < rows. */
+typedef void (*lg_gemm_ukernel)(int64_t kc, const float *a, int64_t lda, const float *b, float *c,
+                                int64_t ldc, int rows, int cols, int flags,
+                                const lg_gemm_epilogue *e);
 
 typedef struct lg_gemm_kernel {
   lg_isa isa;
@@ -66,7 +68,11 @@ typedef void (*lg_gemm_pack_b_fn)(const void *ctx, int64_t p0, int64_t kc, int64
 typedef struct lg_gemm_desc {
   const lg_gemm_kernel *kern;
   int64_t m, n, k;
+  /* A: packed by lg_gemm_pack_a, or (a_packed NULL) read in place, row-major
+   * with row stride lda: no packed copy, at the cost of MR load streams. */
   const float *a_packed;
+  const float *a;
+  int64_t lda;
   /* B: dense row-major (b, ldb), or pack_b(pack_ctx, ...) when pack_b is set. */
   const float *b;
   int64_t ldb;
@@ -87,10 +93,11 @@ void lg_gemm(const lg_gemm_desc *d, lg_threadpool *pool);
  * where the compiler can target them (LG_HAVE_X86_KERNELS). */
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
 #define LG_HAVE_X86_KERNELS 1
-void lg_gemm_ukernel_6x16_avx2(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
-                               int rows, int cols, int flags, const lg_gemm_epilogue *e);
-void lg_gemm_ukernel_8x32_avx512(int64_t kc, const float *a, const float *b, float *c,
-                                 int64_t ldc, int rows, int cols, int flags,
+void lg_gemm_ukernel_6x16_avx2(int64_t kc, const float *a, int64_t lda, const float *b, float *c,
+                               int64_t ldc, int rows, int cols, int flags,
+                               const lg_gemm_epilogue *e);
+void lg_gemm_ukernel_8x32_avx512(int64_t kc, const float *a, int64_t lda, const float *b,
+                                 float *c, int64_t ldc, int rows, int cols, int flags,
                                  const lg_gemm_epilogue *e);
 #endif
 

@@ -17,23 +17,36 @@ T256 static inline __m256 act256(__m256 v, const lg_act *act) {
 
 static const int32_t mask_table[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
 
-T256 void lg_gemm_ukernel_6x16_avx2(int64_t kc, const float *a, const float *b, float *c,
-                                    int64_t ldc, int rows, int cols, int flags,
+T256 void lg_gemm_ukernel_6x16_avx2(int64_t kc, const float *a, int64_t lda, const float *b,
+                                    float *c, int64_t ldc, int rows, int cols, int flags,
                                     const lg_gemm_epilogue *e) {
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
          c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-  for (int64_t p = 0; p < kc; p++) {
-    __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
-    __m256 av;
-#define STEP(r)                                \
-  av = _mm256_broadcast_ss(a + r);             \
+  __m256 av;
+#define STEP(r, A)                             \
+  av = _mm256_broadcast_ss(A);                 \
   c##r##0 = _mm256_fmadd_ps(av, b0, c##r##0);  \
   c##r##1 = _mm256_fmadd_ps(av, b1, c##r##1);
-    STEP(0) STEP(1) STEP(2) STEP(3) STEP(4) STEP(5)
-#undef STEP
-    a += 6;
-    b += 16;
+  if (lda) {
+    /* A read in place, row r at a + r * lda; rows past `rows` repeat the last. */
+    const float *a0 = a, *a1 = a + (rows > 1) * lda, *a2 = a + (rows > 2 ? 2 : rows - 1) * lda,
+                *a3 = a + (rows > 3 ? 3 : rows - 1) * lda, *a4 = a + (rows > 4 ? 4 : rows - 1) * lda,
+                *a5 = a + (rows > 5 ? 5 : rows - 1) * lda;
+    for (int64_t p = 0; p < kc; p++) {
+      __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+      STEP(0, a0 + p) STEP(1, a1 + p) STEP(2, a2 + p) STEP(3, a3 + p) STEP(4, a4 + p)
+      STEP(5, a5 + p)
+      b += 16;
+    }
+  } else {
+    for (int64_t p = 0; p < kc; p++) {
+      __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+      STEP(0, a) STEP(1, a + 1) STEP(2, a + 2) STEP(3, a + 3) STEP(4, a + 4) STEP(5, a + 5)
+      a += 6;
+      b += 16;
+    }
   }
+#undef STEP
   int n0 = cols >= 8 ? 8 : cols, n1 = cols >= 16 ? 8 : cols > 8 ? cols - 8 : 0;
   __m256i m0 = _mm256_loadu_si256((const __m256i *)(mask_table + 8 - n0));
   __m256i m1 = _mm256_loadu_si256((const __m256i *)(mask_table + 8 - n1));

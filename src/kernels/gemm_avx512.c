@@ -15,24 +15,39 @@ T512 static inline __m512 act512(__m512 v, const lg_act *act) {
   return v;
 }
 
-T512 void lg_gemm_ukernel_8x32_avx512(int64_t kc, const float *a, const float *b, float *c,
-                                      int64_t ldc, int rows, int cols, int flags,
+T512 void lg_gemm_ukernel_8x32_avx512(int64_t kc, const float *a, int64_t lda, const float *b,
+                                      float *c, int64_t ldc, int rows, int cols, int flags,
                                       const lg_gemm_epilogue *e) {
   __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
          c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00,
          c70 = c00, c71 = c00;
-  for (int64_t p = 0; p < kc; p++) {
-    __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-    __m512 av;
-#define STEP(r)                                \
-  av = _mm512_set1_ps(a[r]);                   \
+  __m512 av;
+#define STEP(r, A)                             \
+  av = _mm512_set1_ps(A);                      \
   c##r##0 = _mm512_fmadd_ps(av, b0, c##r##0);  \
   c##r##1 = _mm512_fmadd_ps(av, b1, c##r##1);
-    STEP(0) STEP(1) STEP(2) STEP(3) STEP(4) STEP(5) STEP(6) STEP(7)
-#undef STEP
-    a += 8;
-    b += 32;
+  if (lda) {
+    /* A read in place, row r at a + r * lda; rows past `rows` repeat the last. */
+    const float *a0 = a, *a1 = a + (rows > 1) * lda, *a2 = a + (rows > 2 ? 2 : rows - 1) * lda,
+                *a3 = a + (rows > 3 ? 3 : rows - 1) * lda, *a4 = a + (rows > 4 ? 4 : rows - 1) * lda,
+                *a5 = a + (rows > 5 ? 5 : rows - 1) * lda, *a6 = a + (rows > 6 ? 6 : rows - 1) * lda,
+                *a7 = a + (rows > 7 ? 7 : rows - 1) * lda;
+    for (int64_t p = 0; p < kc; p++) {
+      __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+      STEP(0, a0[p]) STEP(1, a1[p]) STEP(2, a2[p]) STEP(3, a3[p])
+      STEP(4, a4[p]) STEP(5, a5[p]) STEP(6, a6[p]) STEP(7, a7[p])
+      b += 32;
+    }
+  } else {
+    for (int64_t p = 0; p < kc; p++) {
+      __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+      STEP(0, a[0]) STEP(1, a[1]) STEP(2, a[2]) STEP(3, a[3])
+      STEP(4, a[4]) STEP(5, a[5]) STEP(6, a[6]) STEP(7, a[7])
+      a += 8;
+      b += 32;
+    }
   }
+#undef STEP
   __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);
   __mmask16 m1 = cols >= 32 ? 0xFFFF : cols > 16 ? (__mmask16)((1u << (cols - 16)) - 1) : 0;
   const lg_act *act = e->act;

@@ -264,10 +264,11 @@ static lg_status conv_plan_fast(lg_node *node, lg_tensor *const *in, const conv_
   int64_t rows = in_per_group * window_kernel_count(w);
   /* Depthwise keeps a plain copy of its weights: like the packed ones, it
    * lets the session release the file's pages (lg_conv_holds_weights). */
+  /* The GEMM paths read W in place (lg_gemm_desc.a): no second copy. */
   size_t group_floats = algo == CONV_DEPTHWISE ? (size_t)(out_per_group * rows)
                         : algo == CONV_WINOGRAD
                             ? lg_winograd_packed_floats(kern, s->out_channels, s->in_channels)
-                            : lg_gemm_packed_a_floats(kern, out_per_group, rows);
+                            : 0;
   size_t bytes = sizeof(conv_fast) + LG_ALIGNMENT + group_floats * (size_t)s->group * sizeof(float);
   conv_fast *f = malloc(bytes);
   if (!f)
@@ -417,7 +418,8 @@ static void conv_run_fast(const lg_node *node, const conv_fast *f, const conv_sh
                         .m = out_per_group,
                         .n = out_count,
                         .k = rows,
-                        .a_packed = f->packed + (size_t)g * f->group_stride,
+                        .a = wt + g * out_per_group * rows,
+                        .lda = rows,
                         .c = y + (image * s->out_channels + g * out_per_group) * out_count,
                         .ldc = out_count,
                         .bias = bias ? bias + g * out_per_group : NULL,
@@ -438,7 +440,9 @@ static void conv_run_fast(const lg_node *node, const conv_fast *f, const conv_sh
 }
 
 bool lg_conv_holds_weights(const lg_node *node) {
-  return node->state && !strcmp(node->op_type, "Conv") && !*node->domain;
+  if (!node->state || strcmp(node->op_type, "Conv") || *node->domain) return false;
+  int algo = ((const conv_fast *)node->state)->algo;
+  return algo == CONV_WINOGRAD || algo == CONV_DEPTHWISE;
 }
 
 static lg_status conv_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {

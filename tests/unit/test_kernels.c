@@ -395,7 +395,7 @@ static void pool_cases(lg_isa isa, lg_threadpool *pool) {
 
 /* lg_gemm with every epilogue option against a plain triple loop. */
 static void check_gemm(lg_isa isa, lg_threadpool *pool, int64_t m, int64_t n, int64_t k,
-                       bool accumulate, bool bias, bool residual, lg_act act) {
+                       bool accumulate, bool bias, bool residual, lg_act act, bool in_place) {
   const lg_gemm_kernel *kern = lg_gemm_kernel_for(isa);
   float *a = rnd_array(m * k), *b = rnd_array(k * n), *bv = rnd_array(m), *r = rnd_array(m * n);
   float *c = rnd_array(m * n), *want = malloc((size_t)(m * n + 1) * sizeof(float));
@@ -409,11 +409,18 @@ static void check_gemm(lg_isa isa, lg_threadpool *pool, int64_t m, int64_t n, in
       if (residual) s += r[i * n + j];
       want[i * n + j] = lg_act_scalar(&act, (float)s);
     }
+  /* In place: A read with a row stride (k + 3, so rows do not abut). */
+  int64_t lda = k + 3;
+  float *a_strided = malloc((size_t)(m * lda + 1) * sizeof(float));
+  for (int64_t i = 0; i < m; i++)
+    for (int64_t p = 0; p < lda; p++) a_strided[i * lda + p] = p < k ? a[i * k + p] : NAN;
   lg_gemm_desc d = {.kern = kern,
                     .m = m,
                     .n = n,
                     .k = k,
-                    .a_packed = packed,
+                    .a_packed = in_place ? NULL : packed,
+                    .a = a_strided,
+                    .lda = lda,
                     .b = b,
                     .ldb = n,
                     .c = c,
@@ -428,9 +435,10 @@ static void check_gemm(lg_isa isa, lg_threadpool *pool, int64_t m, int64_t n, in
   for (int64_t i = 0; i < m * n && ok; i++)
     if (!(fabsf(want[i] - c[i]) <= 1e-4f * (1.0f + sqrtf((float)k)))) {
       ok = false;
-      fprintf(stderr, "gemm %s m%lld n%lld k%lld acc %d bias %d res %d: [%lld] %g vs %g\n",
+      fprintf(stderr,
+              "gemm %s m%lld n%lld k%lld acc %d bias %d res %d in place %d: [%lld] %g vs %g\n",
               lg_isa_name(isa), (long long)m, (long long)n, (long long)k, accumulate, bias,
-              residual, (long long)i, c[i], want[i]);
+              residual, in_place, (long long)i, c[i], want[i]);
     }
   CHECK(ok);
   free(a);
@@ -440,15 +448,20 @@ static void check_gemm(lg_isa isa, lg_threadpool *pool, int64_t m, int64_t n, in
   free(c);
   free(want);
   lg_aligned_free(packed);
+  free(a_strided);
 }
 
 static void gemm_cases(lg_isa isa, lg_threadpool *pool) {
   for (int t = 0; t < 25; t++) {
     int64_t m = rnd_int(1, 70), n = rnd_int(1, 300), k = rnd_int(0, 300);
-    check_gemm(isa, pool, m, n, k, rnd_int(0, 1), rnd_int(0, 1), rnd_int(0, 1), random_act());
+    check_gemm(isa, pool, m, n, k, rnd_int(0, 1), rnd_int(0, 1), rnd_int(0, 1), random_act(),
+               rnd_int(0, 1));
   }
-  check_gemm(isa, pool, 256, 49, 1152, false, true, true, (lg_act){LG_ACT_RELU, 0, 0});
-  check_gemm(isa, pool, 8, 32, 128, false, false, false, (lg_act){0, 0, 0});
+  for (int in_place = 0; in_place < 2; in_place++) {
+    check_gemm(isa, pool, 256, 49, 1152, false, true, true, (lg_act){LG_ACT_RELU, 0, 0}, in_place);
+    check_gemm(isa, pool, 8, 32, 128, false, false, false, (lg_act){0, 0, 0}, in_place);
+    check_gemm(isa, pool, 13, 70, 300, true, true, false, (lg_act){0, 0, 0}, in_place);
+  }
 }
 
 int main(void) {
