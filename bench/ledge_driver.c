@@ -48,10 +48,13 @@ int main(int argc, char **argv) {
   const char *path = NULL;
   int threads = 1;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
-    else if (argv[i][0] != '-' && !path) path = argv[i];
+    if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+      threads = atoi(argv[++i]);
+    else if (argv[i][0] != '-' && !path)
+      path = argv[i];
     else {
-      fprintf(stderr, "usage: ledge_driver MODEL [--threads N]   (commands on stdin: run K, quit)\n");
+      fprintf(stderr,
+              "usage: ledge_driver MODEL [--threads N]   (commands on stdin: run K, quit)\n");
       return strcmp(argv[i], "--help") ? 2 : 0;
     }
   }
@@ -92,10 +95,13 @@ int main(int argc, char **argv) {
   if (ledge_session_run(s, in, n_in, NULL, 0) != LEDGE_OK) return fail("run");
   ledge_session_stats st;
   ledge_session_stats_get(s, &st);
-  printf("{\"ready\": true, \"load_ms\": %.3f, \"create_ms\": %.3f, \"startup_ms\": %.3f, \"macs\": %lld, "
-         "\"arena_bytes\": %lld, \"threads\": %d, \"version\": \"%s\", \"peak_rss_after_load_kb\": %ld}\n",
-         t1 - t0, t2 - t1, t2 - t0, (long long)st.macs, (long long)st.arena_bytes, threads, ledge_version(),
-         peak_rss_kb());
+  printf(
+      "{\"ready\": true, \"load_ms\": %.3f, \"create_ms\": %.3f, \"startup_ms\": %.3f, \"macs\": "
+      "%lld, "
+      "\"arena_bytes\": %lld, \"threads\": %d, \"version\": \"%s\", \"peak_rss_after_load_kb\": "
+      "%ld}\n",
+      t1 - t0, t2 - t1, t2 - t0, (long long)st.macs, (long long)st.arena_bytes, threads,
+      ledge_version(), peak_rss_kb());
   fflush(stdout);
   char line[256];
   double *times = NULL;

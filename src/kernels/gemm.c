@@ -29,8 +29,7 @@ static inline float act_fast(const lg_act *act, float v) {
 }
 
 static void ukernel_generic(int64_t kc, const float *a, int64_t lda, const float *b, float *c,
-                            int64_t ldc, int rows, int cols, int flags,
-                            const lg_gemm_epilogue *e) {
+                            int64_t ldc, int rows, int cols, int flags, const lg_gemm_epilogue *e) {
   float acc[GEN_MR][GEN_NR];
   for (int i = 0; i < GEN_MR; i++)
     for (int j = 0; j < GEN_NR; j++) acc[i][j] = 0;
@@ -103,7 +102,8 @@ static void pack_b_dense(const lg_gemm_desc *d, int64_t p0, int64_t kc, int64_t 
   int64_t cols = d->n - j0 < nr ? d->n - j0 : nr;
   const float *src = d->b + p0 * d->ldb + j0;
   if (cols == nr) {
-    for (int64_t p = 0; p < kc; p++) memcpy(panel + p * nr, src + p * d->ldb, (size_t)nr * sizeof(float));
+    for (int64_t p = 0; p < kc; p++)
+      memcpy(panel + p * nr, src + p * d->ldb, (size_t)nr * sizeof(float));
   } else {
     for (int64_t p = 0; p < kc; p++) {
       memcpy(panel + p * nr, src + p * d->ldb, (size_t)cols * sizeof(float));

@@ -96,8 +96,8 @@ void lg_gemm(const lg_gemm_desc *d, lg_threadpool *pool);
 void lg_gemm_ukernel_6x16_avx2(int64_t kc, const float *a, int64_t lda, const float *b, float *c,
                                int64_t ldc, int rows, int cols, int flags,
                                const lg_gemm_epilogue *e);
-void lg_gemm_ukernel_8x32_avx512(int64_t kc, const float *a, int64_t lda, const float *b,
-                                 float *c, int64_t ldc, int rows, int cols, int flags,
+void lg_gemm_ukernel_8x32_avx512(int64_t kc, const float *a, int64_t lda, const float *b, float *c,
+                                 int64_t ldc, int rows, int cols, int flags,
                                  const lg_gemm_epilogue *e);
 #endif
 

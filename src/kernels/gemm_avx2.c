@@ -23,26 +23,25 @@ T256 void lg_gemm_ukernel_6x16_avx2(int64_t kc, const float *a, int64_t lda, con
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
          c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
   __m256 av;
-#define STEP(r, A)                             \
-  av = _mm256_broadcast_ss(A);                 \
-  c##r##0 = _mm256_fmadd_ps(av, b0, c##r##0);  \
+#define STEP(r, A)                            \
+  av = _mm256_broadcast_ss(A);                \
+  c##r##0 = _mm256_fmadd_ps(av, b0, c##r##0); \
   c##r##1 = _mm256_fmadd_ps(av, b1, c##r##1);
   if (lda) {
     /* A read in place, row r at a + r * lda; rows past `rows` repeat the last. */
     const float *a0 = a, *a1 = a + (rows > 1) * lda, *a2 = a + (rows > 2 ? 2 : rows - 1) * lda,
-                *a3 = a + (rows > 3 ? 3 : rows - 1) * lda, *a4 = a + (rows > 4 ? 4 : rows - 1) * lda,
+                *a3 = a + (rows > 3 ? 3 : rows - 1) * lda,
+                *a4 = a + (rows > 4 ? 4 : rows - 1) * lda,
                 *a5 = a + (rows > 5 ? 5 : rows - 1) * lda;
     for (int64_t p = 0; p < kc; p++) {
       __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
-      STEP(0, a0 + p) STEP(1, a1 + p) STEP(2, a2 + p) STEP(3, a3 + p) STEP(4, a4 + p)
-      STEP(5, a5 + p)
-      b += 16;
+      STEP(0, a0 + p)
+      STEP(1, a1 + p) STEP(2, a2 + p) STEP(3, a3 + p) STEP(4, a4 + p) STEP(5, a5 + p) b += 16;
     }
   } else {
     for (int64_t p = 0; p < kc; p++) {
       __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
-      STEP(0, a) STEP(1, a + 1) STEP(2, a + 2) STEP(3, a + 3) STEP(4, a + 4) STEP(5, a + 5)
-      a += 6;
+      STEP(0, a) STEP(1, a + 1) STEP(2, a + 2) STEP(3, a + 3) STEP(4, a + 4) STEP(5, a + 5) a += 6;
       b += 16;
     }
   }
@@ -53,36 +52,36 @@ T256 void lg_gemm_ukernel_6x16_avx2(int64_t kc, const float *a, int64_t lda, con
   const lg_act *act = e->act;
   bool other_act = (flags & LG_GEMM_FINAL) && act->kind != LG_ACT_NONE &&
                    act->kind != LG_ACT_RELU && act->kind != LG_ACT_CLIP;
-#define ROW(r)                                                                            \
-  if (r < rows) {                                                                         \
-    float *cr = c + r * ldc;                                                              \
-    __m256 v0 = c##r##0, v1 = c##r##1;                                                    \
-    if (flags & LG_GEMM_ACCUMULATE) {                                                     \
-      v0 = _mm256_add_ps(v0, _mm256_maskload_ps(cr, m0));                                 \
-      v1 = _mm256_add_ps(v1, _mm256_maskload_ps(cr + 8, m1));                             \
-    }                                                                                     \
-    if (flags & LG_GEMM_BIAS) {                                                           \
-      __m256 bv = _mm256_set1_ps(e->bias[r]);                                             \
-      v0 = _mm256_add_ps(v0, bv);                                                         \
-      v1 = _mm256_add_ps(v1, bv);                                                         \
-    }                                                                                     \
-    if (flags & LG_GEMM_FINAL) {                                                          \
-      if (e->residual) {                                                                  \
-        const float *rr = e->residual + r * e->ldr;                                       \
-        v0 = _mm256_add_ps(v0, _mm256_maskload_ps(rr, m0));                               \
-        v1 = _mm256_add_ps(v1, _mm256_maskload_ps(rr + 8, m1));                           \
-      }                                                                                   \
-      v0 = act256(v0, act);                                                               \
-      v1 = act256(v1, act);                                                               \
-    }                                                                                     \
-    if (cols == 16) {                                                                     \
-      _mm256_storeu_ps(cr, v0);                                                           \
-      _mm256_storeu_ps(cr + 8, v1);                                                       \
-    } else {                                                                              \
-      _mm256_maskstore_ps(cr, m0, v0);                                                    \
-      _mm256_maskstore_ps(cr + 8, m1, v1);                                                \
-    }                                                                                     \
-    if (other_act) lg_act_apply(act, cr, cols);                                           \
+#define ROW(r)                                                  \
+  if (r < rows) {                                               \
+    float *cr = c + r * ldc;                                    \
+    __m256 v0 = c##r##0, v1 = c##r##1;                          \
+    if (flags & LG_GEMM_ACCUMULATE) {                           \
+      v0 = _mm256_add_ps(v0, _mm256_maskload_ps(cr, m0));       \
+      v1 = _mm256_add_ps(v1, _mm256_maskload_ps(cr + 8, m1));   \
+    }                                                           \
+    if (flags & LG_GEMM_BIAS) {                                 \
+      __m256 bv = _mm256_set1_ps(e->bias[r]);                   \
+      v0 = _mm256_add_ps(v0, bv);                               \
+      v1 = _mm256_add_ps(v1, bv);                               \
+    }                                                           \
+    if (flags & LG_GEMM_FINAL) {                                \
+      if (e->residual) {                                        \
+        const float *rr = e->residual + r * e->ldr;             \
+        v0 = _mm256_add_ps(v0, _mm256_maskload_ps(rr, m0));     \
+        v1 = _mm256_add_ps(v1, _mm256_maskload_ps(rr + 8, m1)); \
+      }                                                         \
+      v0 = act256(v0, act);                                     \
+      v1 = act256(v1, act);                                     \
+    }                                                           \
+    if (cols == 16) {                                           \
+      _mm256_storeu_ps(cr, v0);                                 \
+      _mm256_storeu_ps(cr + 8, v1);                             \
+    } else {                                                    \
+      _mm256_maskstore_ps(cr, m0, v0);                          \
+      _mm256_maskstore_ps(cr + 8, m1, v1);                      \
+    }                                                           \
+    if (other_act) lg_act_apply(act, cr, cols);                 \
   }
   ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5)
 #undef ROW

@@ -22,28 +22,30 @@ T512 void lg_gemm_ukernel_8x32_avx512(int64_t kc, const float *a, int64_t lda, c
          c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00,
          c70 = c00, c71 = c00;
   __m512 av;
-#define STEP(r, A)                             \
-  av = _mm512_set1_ps(A);                      \
-  c##r##0 = _mm512_fmadd_ps(av, b0, c##r##0);  \
+#define STEP(r, A)                            \
+  av = _mm512_set1_ps(A);                     \
+  c##r##0 = _mm512_fmadd_ps(av, b0, c##r##0); \
   c##r##1 = _mm512_fmadd_ps(av, b1, c##r##1);
   if (lda) {
     /* A read in place, row r at a + r * lda; rows past `rows` repeat the last. */
     const float *a0 = a, *a1 = a + (rows > 1) * lda, *a2 = a + (rows > 2 ? 2 : rows - 1) * lda,
-                *a3 = a + (rows > 3 ? 3 : rows - 1) * lda, *a4 = a + (rows > 4 ? 4 : rows - 1) * lda,
-                *a5 = a + (rows > 5 ? 5 : rows - 1) * lda, *a6 = a + (rows > 6 ? 6 : rows - 1) * lda,
+                *a3 = a + (rows > 3 ? 3 : rows - 1) * lda,
+                *a4 = a + (rows > 4 ? 4 : rows - 1) * lda,
+                *a5 = a + (rows > 5 ? 5 : rows - 1) * lda,
+                *a6 = a + (rows > 6 ? 6 : rows - 1) * lda,
                 *a7 = a + (rows > 7 ? 7 : rows - 1) * lda;
     for (int64_t p = 0; p < kc; p++) {
       __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-      STEP(0, a0[p]) STEP(1, a1[p]) STEP(2, a2[p]) STEP(3, a3[p])
-      STEP(4, a4[p]) STEP(5, a5[p]) STEP(6, a6[p]) STEP(7, a7[p])
-      b += 32;
+      STEP(0, a0[p])
+      STEP(1, a1[p]) STEP(2, a2[p]) STEP(3, a3[p]) STEP(4, a4[p]) STEP(5, a5[p]) STEP(6, a6[p])
+          STEP(7, a7[p]) b += 32;
     }
   } else {
     for (int64_t p = 0; p < kc; p++) {
       __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-      STEP(0, a[0]) STEP(1, a[1]) STEP(2, a[2]) STEP(3, a[3])
-      STEP(4, a[4]) STEP(5, a[5]) STEP(6, a[6]) STEP(7, a[7])
-      a += 8;
+      STEP(0, a[0])
+      STEP(1, a[1]) STEP(2, a[2]) STEP(3, a[3]) STEP(4, a[4]) STEP(5, a[5]) STEP(6, a[6])
+          STEP(7, a[7]) a += 8;
       b += 32;
     }
   }
@@ -53,31 +55,31 @@ T512 void lg_gemm_ukernel_8x32_avx512(int64_t kc, const float *a, int64_t lda, c
   const lg_act *act = e->act;
   bool other_act = (flags & LG_GEMM_FINAL) && act->kind != LG_ACT_NONE &&
                    act->kind != LG_ACT_RELU && act->kind != LG_ACT_CLIP;
-#define ROW(r)                                                                            \
-  if (r < rows) {                                                                         \
-    float *cr = c + r * ldc;                                                              \
-    __m512 v0 = c##r##0, v1 = c##r##1;                                                    \
-    if (flags & LG_GEMM_ACCUMULATE) {                                                     \
-      v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, cr));                              \
-      v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, cr + 16));                         \
-    }                                                                                     \
-    if (flags & LG_GEMM_BIAS) {                                                           \
-      __m512 bv = _mm512_set1_ps(e->bias[r]);                                             \
-      v0 = _mm512_add_ps(v0, bv);                                                         \
-      v1 = _mm512_add_ps(v1, bv);                                                         \
-    }                                                                                     \
-    if (flags & LG_GEMM_FINAL) {                                                          \
-      if (e->residual) {                                                                  \
-        const float *rr = e->residual + r * e->ldr;                                       \
-        v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, rr));                            \
-        v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, rr + 16));                       \
-      }                                                                                   \
-      v0 = act512(v0, act);                                                               \
-      v1 = act512(v1, act);                                                               \
-    }                                                                                     \
-    _mm512_mask_storeu_ps(cr, m0, v0);                                                    \
-    _mm512_mask_storeu_ps(cr + 16, m1, v1);                                               \
-    if (other_act) lg_act_apply(act, cr, cols);                                           \
+#define ROW(r)                                                      \
+  if (r < rows) {                                                   \
+    float *cr = c + r * ldc;                                        \
+    __m512 v0 = c##r##0, v1 = c##r##1;                              \
+    if (flags & LG_GEMM_ACCUMULATE) {                               \
+      v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, cr));        \
+      v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, cr + 16));   \
+    }                                                               \
+    if (flags & LG_GEMM_BIAS) {                                     \
+      __m512 bv = _mm512_set1_ps(e->bias[r]);                       \
+      v0 = _mm512_add_ps(v0, bv);                                   \
+      v1 = _mm512_add_ps(v1, bv);                                   \
+    }                                                               \
+    if (flags & LG_GEMM_FINAL) {                                    \
+      if (e->residual) {                                            \
+        const float *rr = e->residual + r * e->ldr;                 \
+        v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, rr));      \
+        v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, rr + 16)); \
+      }                                                             \
+      v0 = act512(v0, act);                                         \
+      v1 = act512(v1, act);                                         \
+    }                                                               \
+    _mm512_mask_storeu_ps(cr, m0, v0);                              \
+    _mm512_mask_storeu_ps(cr + 16, m1, v1);                         \
+    if (other_act) lg_act_apply(act, cr, cols);                     \
   }
   ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5) ROW(6) ROW(7)
 #undef ROW
