@@ -360,7 +360,7 @@ vision_item *vision_store_add(vision_store *s, int n_points) {
   it->point_count = n_points;
   /* points hold an offset until vision_store_finish: the array may move */
   it->points = (vision_point *)(intptr_t)s->point_used;
-  memset(s->points + s->point_used, 0, (size_t)n_points * sizeof *s->points);
+  if (n_points) memset(s->points + s->point_used, 0, (size_t)n_points * sizeof *s->points);
   s->point_used += n_points;
   return it;
 }
@@ -383,7 +383,8 @@ static int item_by_score(const void *pa, const void *pb) {
 
 void vision_store_finish(vision_store *s, vision_result *out, vision_task task,
                          const media_image *frame) {
-  for (int i = 0; i < s->count; i++) s->items[i].points = s->points + (intptr_t)s->items[i].points;
+  for (int i = 0; i < s->count; i++)
+    s->items[i].points = s->items[i].point_count ? s->points + (intptr_t)s->items[i].points : NULL;
   if (s->count > 1) qsort(s->items, (size_t)s->count, sizeof *s->items, item_by_score);
   out->task = task;
   out->count = s->count;
