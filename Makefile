@@ -7,7 +7,7 @@
 #   make bench-tfjs     ledge vs TF.js WASM on the TF.js models only
 #   make bench    build and run the benchmarks in bench/
 #   make fuzz     build the libFuzzer targets with clang and fuzz the ONNX loader
-#                 (FUZZ_TARGET=fuzz_npy|fuzz_tfjs|fuzz_media|fuzz_train_data|fuzz_ledge for the other parsers;
+#                 (FUZZ_TARGET=fuzz_npy|fuzz_tfjs|fuzz_media|fuzz_train_data|fuzz_ledge|fuzz_serve_decode for the other parsers;
 #                 FUZZ_SECONDS=N)
 #   make format   clang-format the C sources
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
@@ -64,6 +64,7 @@ fuzz:
 	  fuzz_onnx) for d in /usr/share/libonnx-testdata/data/*/*/; do \
 	    cp -n "$$d/model.onnx" "$(FUZZ_BUILD)/seeds-$(FUZZ_TARGET)/$$(basename $$d).onnx" 2>/dev/null || true; done ;; \
 	  fuzz_npy) cp -n tests/data/npy/*.npy $(FUZZ_BUILD)/seeds-$(FUZZ_TARGET)/ 2>/dev/null || true ;; \
+	  fuzz_serve_decode) cp -n tests/serve/fuzz_seeds/* $(FUZZ_BUILD)/seeds-$(FUZZ_TARGET)/ ;; \
 	  fuzz_ledge) cp -n tests/data/ledge/*.ledge $(FUZZ_BUILD)/seeds-$(FUZZ_TARGET)/ 2>/dev/null || true ;; \
 	  fuzz_media) cp -n /usr/lib/python3/dist-packages/skimage/data/*.png \
 	    /usr/share/doc/opencv-doc/examples/data/*.jpg $(FUZZ_BUILD)/seeds-$(FUZZ_TARGET)/ 2>/dev/null || true ;; \
