@@ -17,6 +17,7 @@
 #include "media/source.h"
 #include "media/transform.h"
 #include "net/mqtt.h"
+#include "pipeline/agent_sink.h"
 #include "pipeline/interpret_config.h"
 #include "pipeline/perceive.h"
 #include "pipeline/status_page.h"
@@ -44,6 +45,7 @@ typedef struct sinks {
   const pipeline_config *cfg;
   FILE *events;
   net_mqtt *mqtt;
+  agent_sink *agent;
   char topic[256];
   status_page *page;
   long bytes_sent;
@@ -52,11 +54,18 @@ typedef struct sinks {
 
 /* One event line to the events file and MQTT (QoS 1: the broker keeps it for
  * a subscriber that is away; while the broker is away, the client queues). */
-static void emit(sinks *s, const char *json) {
+static void emit(sinks *s, const char *json, int priority) {
   if (s->events) {
     fputs(json, s->events);
     fputc('\n', s->events);
     fflush(s->events);
+  }
+  if (s->agent) {
+    char err[256] = "";
+    if (agent_sink_emit(s->agent, "events", priority, json, 10000, err, sizeof err))
+      fprintf(stderr, "ledge: pipeline: %s\n", err);
+    else
+      s->bytes_sent += (long)strlen(json) + 32;
   }
   if (s->mqtt) {
     char err[200];
@@ -157,6 +166,10 @@ int pipeline_run(const pipeline_config *cfg, volatile int *stop, pipeline_stats 
     if (net_mqtt_wait_connected(sk.mqtt, 3000, why, sizeof why))
       fprintf(stderr, "ledge: pipeline: broker not reachable yet (%s); events will queue\n", why);
   }
+  if (cfg->agent_socket[0] && agent_sink_open(cfg->agent_socket, &sk.agent, why, sizeof why)) {
+    snprintf(err, err_size, "%s", why);
+    goto out;
+  }
   if (cfg->status_port) {
     if (status_page_start(cfg->status_bind, cfg->status_port < 0 ? 0 : cfg->status_port, cfg->name,
                           cfg->version, &sk.page, why, sizeof why)) {
@@ -238,7 +251,7 @@ int pipeline_run(const pipeline_config *cfg, volatile int *stop, pipeline_stats 
                  "\"confidence\": %.3f, \"model_version\": \"%s\"}",
                  cfg->device, change.t, interp_state_name(change.state), change.confidence,
                  cfg->version);
-        emit(&sk, json);
+        emit(&sk, json, 5);
         if (sk.page) status_page_state_change(sk.page, change.t, change.state);
       }
     }
@@ -285,7 +298,7 @@ int pipeline_run(const pipeline_config *cfg, volatile int *stop, pipeline_stats 
                "%s, \"type\": \"alert\", \"event_id\": %ld, \"device\": \"%s\", \"model_version\": "
                "\"%s\", \"image\": \"%s\"}",
                alert_json, event_id, cfg->device, cfg->version, image);
-      emit(&sk, json);
+      emit(&sk, json, 8);
       snprintf(last_alert_json, sizeof last_alert_json, "%s}", alert_json);
     }
     if (sk.page) {
@@ -349,13 +362,14 @@ int pipeline_run(const pipeline_config *cfg, volatile int *stop, pipeline_stats 
              "}, \"bytes_sent\": %ld, \"streaming_bytes\": %.0f, \"stream_kbps_assumed\": %g, "
              "\"perceive_ms_mean\": %.2f}",
              st.bytes_sent, streaming, cfg->stream_kbps, st.perceive_ms_mean);
-    emit(&sk, json);
+    emit(&sk, json, 7);
   }
 out:
   if (stats) *stats = st;
   (void)cpu0;
   media_image_free(&canvas);
   if (sk.mqtt) net_mqtt_stop(sk.mqtt, 3000);
+  agent_sink_close(sk.agent);
   if (sk.page) status_page_stop(sk.page);
   status_url[0] = 0;
   if (sk.events && sk.events != stdout) fclose(sk.events);

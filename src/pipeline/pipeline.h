@@ -72,7 +72,8 @@ typedef struct pipeline_config {
   char events_path[PIPELINE_PATH_MAX]; /* "-" stdout, "" none */
   char mqtt_url[PIPELINE_PATH_MAX];
   char mqtt_ca[PIPELINE_PATH_MAX], mqtt_cert[PIPELINE_PATH_MAX], mqtt_key[PIPELINE_PATH_MAX];
-  char device[128];
+  char device[128];                     /* default: $LEDGE_DEVICE (set by ledged), else "device" */
+  char agent_socket[PIPELINE_PATH_MAX]; /* events to ledged: default $LEDGE_AGENT_SOCKET; "" none */
   char alerts_dir[PIPELINE_PATH_MAX];
   int status_port; /* 0: no status page; -1: any free port */
   char status_bind[64];

@@ -35,7 +35,10 @@ void pipeline_config_default(pipeline_config *c) {
   c->objects_every = 30;
   interp_config_default(&c->interpret);
   snprintf(c->events_path, sizeof c->events_path, "-");
-  snprintf(c->device, sizeof c->device, "device");
+  /* Under ledged the agent names the device and listens for events. */
+  const char *device = getenv("LEDGE_DEVICE"), *sock = getenv("LEDGE_AGENT_SOCKET");
+  snprintf(c->device, sizeof c->device, "%s", device && *device ? device : "device");
+  snprintf(c->agent_socket, sizeof c->agent_socket, "%s", sock ? sock : "");
   snprintf(c->status_bind, sizeof c->status_bind, "127.0.0.1");
   c->summary = true;
   c->stream_kbps = 1500; /* 640x480 H.264 at 30 frames/s, a typical camera stream */
@@ -234,6 +237,7 @@ static int apply(const cJSON *root, pipeline_config *c, char *err, size_t n) {
     if (check_members(s, "sinks", k, err, n) ||
         get_string(s, "events", c->events_path, sizeof c->events_path, err, n) ||
         get_string(s, "alerts_dir", c->alerts_dir, sizeof c->alerts_dir, err, n) ||
+        get_string(s, "agent", c->agent_socket, sizeof c->agent_socket, err, n) ||
         get_bool(s, "summary", &c->summary, err, n) || get_bool(s, "draw", &c->draw, err, n) ||
         get_number(s, "stream_kbps", &c->stream_kbps, 0, 1e6, err, n))
       return -1;

@@ -8,8 +8,10 @@
   cues    cue mode with the pretrained face/mesh/iris, hands, pose and object
           models: calibration, then a driver seen and judged; per-stage figures
   status  the live status page in headless Chromium (check_status_page.js)
+  agent   under a real ledged (offline: no broker reachable): every event
+          lands in the agent's durable outbox, in order, for its device
 
-usage: check_pipeline.py LEDGE WORKDIR {replay|cues|status}
+usage: check_pipeline.py LEDGE WORKDIR {replay|cues|status|agent} [LEDGED]
 """
 import json
 import os
@@ -175,6 +177,40 @@ elif WHAT == "status":
         pl.terminate()
         _, err = pl.communicate(timeout=30)
     check("pipeline stops cleanly on SIGTERM", pl.returncode == 0, err)
+
+elif WHAT == "agent":
+    import sqlite3
+    LEDGED = sys.argv[4]
+    rp = write(f"{WORK}/replay.jsonl", replay_frames())
+    subprocess.run([LEDGE, "fleet", "keygen", "--fleet", f"{WORK}/fleet"], check=True, capture_output=True)
+    subprocess.run([LEDGE, "fleet", "provision", "car-7", "--fleet", f"{WORK}/fleet", "--group", "cars",
+                    "--broker", f"mqtt://127.0.0.1:{free_port()}", "--out", f"{WORK}/dev"],
+                   check=True, capture_output=True)
+    agent = subprocess.Popen([LEDGED, "--config", f"{WORK}/dev/ledged.conf"], stdout=subprocess.DEVNULL,
+                             stderr=open(f"{WORK}/ledged.log", "w"))
+    try:
+        sock = f"{WORK}/dev/agent.sock"
+        for _ in range(100):
+            if os.path.exists(sock):
+                break
+            time.sleep(0.05)
+        cfg = write(f"{WORK}/agent.json", {"perception": "replay", "replay": rp, "source": {"input": CLIP},
+                                            "sinks": {"events": f"{WORK}/events.jsonl"}})
+        env = dict(os.environ, LEDGE_AGENT_SOCKET=sock, LEDGE_DEVICE="car-7")
+        p = subprocess.run([LEDGE, "pipeline", "run", cfg], capture_output=True, text=True, timeout=300, env=env)
+        check("pipeline under the agent", p.returncode == 0, p.stderr)
+    finally:
+        agent.terminate()
+        agent.wait(timeout=30)
+    ev = events_of(f"{WORK}/events.jsonl")
+    db = sqlite3.connect(f"{WORK}/dev/outbox.db")
+    rows = [(t, json.loads(bytes(pl))) for t, pl in db.execute("select topic, payload from outbox order by seq")]
+    check("every event in the agent's outbox, in order", [r[1]["data"] for r in rows] == ev and len(ev) == 4,
+          (rows, ev))
+    check("for the agent's device, on its events topic",
+          all(t == "ledge/car-7/events" and r["device"] == "car-7" for t, r in rows) and
+          all(e["device"] == "car-7" for e in ev), rows)
+    check("alerts outrank state changes", [r[1]["priority"] for r in rows] == [5, 5, 8, 7], rows)
 
 if failures:
     print(f"{len(failures)} check(s) failed")
