@@ -47,6 +47,7 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
+int cmd_compress(int argc, char **argv);
 int cmd_detect(int argc, char **argv);
 int cmd_interpret(int argc, char **argv);
 int cmd_pipeline(int argc, char **argv);

@@ -21,6 +21,7 @@ static const command commands[] = {
     {"eval", cmd_eval, "accuracy, per-class precision/recall and confusion matrix of a model on labelled data"},
     {"convert", cmd_convert, "convert a model (ONNX, TF.js, .ledge) to .onnx or the native .ledge format"},
     {"quantize", cmd_quantize, "int8 post-training quantization with calibration"},
+    {"compress", cmd_compress, "weight sharing (k-means) + Huffman coding into a .ledge file"},
     {"detect", cmd_detect, "run a vision task (face, face-mesh, iris, hands, pose, objects, classify) on images"},
     {"interpret", cmd_interpret, "turn per-frame state probabilities (JSON Lines) into alerts over time"},
     {"pipeline", cmd_pipeline, "run a pipeline: camera/video -> perception -> interpretation -> events, alerts, status page"},
