@@ -100,8 +100,8 @@ void ag_publish_device_status(ag_agent *a) {
   cJSON_AddStringToObject(m, "group", a->config.group);
   cJSON_AddStringToObject(m, "state", a->state);
   if (a->reason[0]) cJSON_AddStringToObject(m, "reason", a->reason);
-  cJSON_AddStringToObject(m, "deployment", a->committed.present ? a->committed.d.id : "");
-  add_components(m, a->committed.present ? &a->committed.d : NULL);
+  cJSON_AddStringToObject(m, "deployment", a->committed.present ? a->committed.d->id : "");
+  add_components(m, a->committed.present ? a->committed.d : NULL);
   cJSON *broken = cJSON_AddArrayToObject(m, "broken");
   for (int i = 0; i < a->n_children; i++)
     if (a->children[i].broken)

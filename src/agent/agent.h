@@ -38,7 +38,7 @@ typedef struct ag_child {
 typedef struct ag_held {
   bool present;
   char *envelope;
-  ag_deployment d;
+  ag_deployment *d; /* heap: a deployment is large and most slots are empty */
 } ag_held;
 
 typedef struct ag_agent {

@@ -29,31 +29,45 @@
 
 static void held_clear(ag_held *h) {
   free(h->envelope);
-  memset(h, 0, sizeof *h);
+  free(h->d);
+  h->envelope = NULL;
+  h->d = NULL;
+  h->present = false;
 }
 
 /* Verifies and parses an envelope into h. */
 static bool held_set(ag_agent *a, ag_held *h, const char *envelope, char *err) {
   char *payload = ag_verify_envelope(a->fleet_key, envelope, strlen(envelope), err);
   if (!payload) return false;
-  ag_held tmp = {0};
-  bool ok = ag_deployment_parse(payload, &tmp.d, err);
+  ag_deployment *d = malloc(sizeof *d);
+  bool ok = d ? ag_deployment_parse(payload, d, err) : ag_fail(err, "out of memory");
   free(payload);
-  if (!ok) return false;
-  tmp.envelope = strdup(envelope);
-  if (!tmp.envelope) return ag_fail(err, "out of memory");
-  tmp.present = true;
+  char *copy = ok ? strdup(envelope) : NULL;
+  if (!copy) {
+    free(d);
+    return ok ? ag_fail(err, "out of memory") : false;
+  }
   held_clear(h);
-  *h = tmp;
+  h->d = d;
+  h->envelope = copy;
+  h->present = true;
   return true;
 }
 
-static void held_copy(ag_held *to, const ag_held *from) {
+static void held_move(ag_held *to, ag_held *from) {
   held_clear(to);
-  if (!from->present) return;
   *to = *from;
-  to->envelope = strdup(from->envelope);
-  if (!to->envelope) to->present = false;
+  from->envelope = NULL;
+  from->d = NULL;
+  from->present = false;
+}
+
+/* Takes the pending deployment out of a->pending (the caller frees it). */
+static ag_deployment *take_pending(ag_agent *a) {
+  ag_deployment *d = a->pending.d;
+  a->pending.d = NULL;
+  held_clear(&a->pending);
+  return d;
 }
 
 static void path_in(ag_agent *a, char *out, size_t size, const char *fmt, const char *x) {
@@ -330,24 +344,24 @@ static void finish(ag_agent *a, const ag_deployment *d, const char *state, const
 
 /* Applies a->pending (already verified and saved). */
 static void apply_pending(ag_agent *a) {
-  ag_deployment *d = &a->pending.d;
+  ag_deployment *d = a->pending.d;
   char err[AG_ERR_SIZE] = "";
   snprintf(a->state, sizeof a->state, "downloading");
   if (!fetch_artifacts(a, d, err)) {
     bool superseded = a->incoming && a->incoming_sequence > d->sequence;
-    ag_deployment copy = *d;
-    held_clear(&a->pending);
-    finish(a, &copy, superseded ? "superseded" : "failed",
+    d = take_pending(a);
+    finish(a, d, superseded ? "superseded" : "failed",
            superseded ? "a newer deployment arrived" : err);
+    free(d);
     return;
   }
   ag_report(a, d, "installing", NULL, -1);
   snprintf(a->state, sizeof a->state, "installing");
   for (int i = 0; i < d->n_components; i++) {
     if (!install_component(a, &d->components[i], err)) {
-      ag_deployment copy = *d;
-      held_clear(&a->pending);
-      finish(a, &copy, "failed", err);
+      d = take_pending(a);
+      finish(a, d, "failed", err);
+      free(d);
       return;
     }
   }
@@ -358,24 +372,23 @@ static void apply_pending(ag_agent *a) {
   ag_report(a, d, "running", NULL, -1);
   ok = ok && check_health(a, d, err);
   if (ok || !d->rollback_on_failure) {
-    held_copy(&a->previous, &a->committed);
-    held_copy(&a->committed, &a->pending);
-    held_clear(&a->pending);
-    link_current(a, &a->committed.d);
-    finish(a, &a->committed.d, ok ? "succeeded" : "failed", ok ? NULL : err);
+    held_move(&a->previous, &a->committed);
+    held_move(&a->committed, &a->pending);
+    link_current(a, a->committed.d);
+    finish(a, a->committed.d, ok ? "succeeded" : "failed", ok ? NULL : err);
     return;
   }
   ag_children_stop(a);
-  ag_deployment copy = *d;
-  held_clear(&a->pending);
+  d = take_pending(a);
   char why[AG_ERR_SIZE + 64];
   snprintf(why, sizeof why, "%s", err);
   if (a->committed.present) {
     char err2[AG_ERR_SIZE];
-    if (!ag_children_start(a, &a->committed.d, err2)) ag_log(AG_LOG_ERROR, "rollback: %s", err2);
-    link_current(a, &a->committed.d);
+    if (!ag_children_start(a, a->committed.d, err2)) ag_log(AG_LOG_ERROR, "rollback: %s", err2);
+    link_current(a, a->committed.d);
   }
-  finish(a, &copy, "failed-rolled-back", why);
+  finish(a, d, "failed-rolled-back", why);
+  free(d);
 }
 
 void ag_deployment_offer(ag_agent *a, const char *envelope, size_t size, const char *source) {
@@ -400,7 +413,7 @@ void ag_deployment_offer(ag_agent *a, const char *envelope, size_t size, const c
   }
   if (a->pending.present) {
     /* Busy applying one: remember the newest, the loop offers it next. */
-    if (d->sequence > a->pending.d.sequence && d->sequence > a->incoming_sequence) {
+    if (d->sequence > a->pending.d->sequence && d->sequence > a->incoming_sequence) {
       free(a->incoming);
       a->incoming = text;
       a->incoming_sequence = d->sequence;
@@ -408,7 +421,7 @@ void ag_deployment_offer(ag_agent *a, const char *envelope, size_t size, const c
     }
     goto done;
   }
-  if (!strcmp(d->id, a->last_id) || (a->committed.present && !strcmp(d->id, a->committed.d.id))) {
+  if (!strcmp(d->id, a->last_id) || (a->committed.present && !strcmp(d->id, a->committed.d->id))) {
     ag_log(AG_LOG_DEBUG, "deployment %s already applied (%s)", d->id, a->state);
     goto done;
   }
@@ -444,16 +457,16 @@ void ag_deploy_resume(ag_agent *a) {
   if (a->pending.present) {
     /* The committed set runs while the interrupted deployment downloads and
      * installs again; activation stops it as usual. */
-    if (a->committed.present && !ag_children_start(a, &a->committed.d, err))
+    if (a->committed.present && !ag_children_start(a, a->committed.d, err))
       ag_log(AG_LOG_ERROR, "%s", err);
-    ag_log(AG_LOG_INFO, "resuming the interrupted deployment %s", a->pending.d.id);
-    ag_report(a, &a->pending.d, "received", "resumed after a restart", -1);
+    ag_log(AG_LOG_INFO, "resuming the interrupted deployment %s", a->pending.d->id);
+    ag_report(a, a->pending.d, "received", "resumed after a restart", -1);
     apply_pending(a);
     return;
   }
   if (a->committed.present) {
-    if (!ag_children_start(a, &a->committed.d, err)) ag_log(AG_LOG_ERROR, "%s", err);
-    ag_log(AG_LOG_INFO, "running deployment %s", a->committed.d.id);
+    if (!ag_children_start(a, a->committed.d, err)) ag_log(AG_LOG_ERROR, "%s", err);
+    ag_log(AG_LOG_INFO, "running deployment %s", a->committed.d->id);
   }
 }
 
