@@ -230,6 +230,10 @@ int cmd_quantize(int argc, char **argv) {
       json_number(stdout, fp32_ms);
       printf(", \"int8_ms\": ");
       json_number(stdout, int8_ms);
+      printf(", \"samples\": %lld, \"top1_agreement\": ", (long long)r.report_samples);
+      json_number(stdout, r.report_samples ? (double)r.top1_agree / (double)r.report_samples : NAN);
+      printf(", \"output_sqnr_db\": ");
+      json_number(stdout, r.output_sqnr_db);
       printf(", \"layers\": [");
       for (int l = 0; l < r.n_layers; l++) {
         const lg_quant_layer *y = &r.layers[l];
@@ -265,6 +269,8 @@ int cmd_quantize(int argc, char **argv) {
       }
       printf("%-40s %-8s %9s %9.3f %9.3f %7.2fx\n", "whole model (1 thread)", "", "", fp32_ms,
              int8_ms, int8_ms > 0 ? fp32_ms / int8_ms : NAN);
+      printf("model output: SQNR %.1f dB, top-1 agreement with float %lld of %lld samples\n",
+             r.output_sqnr_db, (long long)r.top1_agree, (long long)r.report_samples);
       for (int l = 0; l < r.n_layers; l++) {
         const lg_quant_layer *y = &r.layers[l];
         if (!y->quantized) continue;

@@ -14,6 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 enum { MC_MAX = 512, NR_MAX = 32, KR_MAX = 4 };
 
 static int64_t round_up(int64_t v, int64_t to) { return (v + to - 1) / to * to; }
@@ -117,6 +121,56 @@ void lg_qgemm_pack_a(const lg_qgemm_kernel *kern, int64_t m, int64_t k, const in
         }
 }
 
+/* Interleaves kr rows of nr bytes (flipped) into one k-group of a B panel:
+ * k4: dst[4 j + t] = row t [j]; k2: dst16[2 j + t] = row t [j]. */
+static void interleave(int kr, int nr, const uint8_t *const *row, const uint8_t *fl,
+                       uint8_t *panel_group) {
+#if defined(__SSE2__)
+  if (kr == 4 && nr % 16 == 0) {
+    for (int j = 0; j < nr; j += 16) {
+      __m128i r0 =
+          _mm_xor_si128(_mm_loadu_si128((const __m128i *)(row[0] + j)), _mm_set1_epi8((char)fl[0]));
+      __m128i r1 =
+          _mm_xor_si128(_mm_loadu_si128((const __m128i *)(row[1] + j)), _mm_set1_epi8((char)fl[1]));
+      __m128i r2 =
+          _mm_xor_si128(_mm_loadu_si128((const __m128i *)(row[2] + j)), _mm_set1_epi8((char)fl[2]));
+      __m128i r3 =
+          _mm_xor_si128(_mm_loadu_si128((const __m128i *)(row[3] + j)), _mm_set1_epi8((char)fl[3]));
+      __m128i a0 = _mm_unpacklo_epi8(r0, r1), a1 = _mm_unpackhi_epi8(r0, r1);
+      __m128i b0 = _mm_unpacklo_epi8(r2, r3), b1 = _mm_unpackhi_epi8(r2, r3);
+      uint8_t *d = panel_group + 4 * j;
+      _mm_storeu_si128((__m128i *)d, _mm_unpacklo_epi16(a0, b0));
+      _mm_storeu_si128((__m128i *)(d + 16), _mm_unpackhi_epi16(a0, b0));
+      _mm_storeu_si128((__m128i *)(d + 32), _mm_unpacklo_epi16(a1, b1));
+      _mm_storeu_si128((__m128i *)(d + 48), _mm_unpackhi_epi16(a1, b1));
+    }
+    return;
+  }
+  if (kr == 2 && nr % 8 == 0) {
+    __m128i zero = _mm_setzero_si128();
+    for (int j = 0; j < nr; j += 8) {
+      __m128i r0 =
+          _mm_xor_si128(_mm_loadl_epi64((const __m128i *)(row[0] + j)), _mm_set1_epi8((char)fl[0]));
+      __m128i r1 =
+          _mm_xor_si128(_mm_loadl_epi64((const __m128i *)(row[1] + j)), _mm_set1_epi8((char)fl[1]));
+      __m128i w0 = _mm_unpacklo_epi8(r0, zero), w1 = _mm_unpacklo_epi8(r1, zero);
+      uint8_t *d = panel_group + 4 * j;
+      _mm_storeu_si128((__m128i *)d, _mm_unpacklo_epi16(w0, w1));
+      _mm_storeu_si128((__m128i *)(d + 16), _mm_unpackhi_epi16(w0, w1));
+    }
+    return;
+  }
+#endif
+  if (kr == 4) {
+    for (int j = 0; j < nr; j++)
+      for (int t = 0; t < 4; t++) panel_group[4 * j + t] = row[t][j] ^ fl[t];
+  } else {
+    int16_t *d = (int16_t *)panel_group;
+    for (int j = 0; j < nr; j++)
+      for (int t = 0; t < 2; t++) d[2 * j + t] = (int16_t)(row[t][j] ^ fl[t]);
+  }
+}
+
 /* Packs B rows [0, kp) x columns [j0, j0 + cols) into a panel of nr
  * columns (zero past cols and past k). */
 static void pack_b(const lg_qgemm_desc *d, int64_t j0, int64_t cols, uint8_t *panel,
@@ -125,6 +179,7 @@ static void pack_b(const lg_qgemm_desc *d, int64_t j0, int64_t cols, uint8_t *pa
   int kr = kern->kr, nr = kern->nr;
   int64_t kp = round_up(d->k, kr);
   uint8_t flip = d->b_flip;
+  size_t group_bytes = (size_t)(nr * kr) * elem_bytes(kern);
   for (int64_t g = 0; g < kp / kr; g++) {
     const uint8_t *row[KR_MAX];
     uint8_t fl[KR_MAX];
@@ -137,24 +192,14 @@ static void pack_b(const lg_qgemm_desc *d, int64_t j0, int64_t cols, uint8_t *pa
         row[t] = d->b_row(d->b_ctx, p, j0, cols, tmp[t]);
       else
         row[t] = d->b + p * d->ldb + j0;
-    }
-    if (kr == 4) {
-      uint8_t *dst = panel + g * nr * 4;
-      for (int64_t j = 0; j < cols; j++) {
-        dst[4 * j] = row[0][j] ^ fl[0];
-        dst[4 * j + 1] = row[1][j] ^ fl[1];
-        dst[4 * j + 2] = row[2][j] ^ fl[2];
-        dst[4 * j + 3] = row[3][j] ^ fl[3];
+      if (cols < nr && row[t] != zeros) {
+        /* a partial panel: pad the row with zeros (the outputs are not stored) */
+        if (row[t] != tmp[t]) memcpy(tmp[t], row[t], (size_t)cols);
+        memset(tmp[t] + cols, 0, (size_t)(nr - cols));
+        row[t] = tmp[t];
       }
-      memset(dst + 4 * cols, 0, (size_t)(nr - cols) * 4);
-    } else {
-      int16_t *dst = (int16_t *)panel + g * nr * 2;
-      for (int64_t j = 0; j < cols; j++) {
-        dst[2 * j] = (int16_t)(row[0][j] ^ fl[0]);
-        dst[2 * j + 1] = (int16_t)(row[1][j] ^ fl[1]);
-      }
-      memset(dst + 2 * cols, 0, (size_t)(nr - cols) * 2 * sizeof(int16_t));
     }
+    interleave(kr, nr, row, fl, panel + (size_t)g * group_bytes);
   }
 }
 

@@ -555,22 +555,31 @@ static const uint8_t *qim2col_row(const void *ctx, int64_t p, int64_t j0, int64_
   const lg_window *w = c->w;
   int64_t kk = w->kernel[1] * w->kernel[2], ch = p / kk, tap = p % kk;
   int64_t kh = tap / w->kernel[2], kw = tap % w->kernel[2];
-  int64_t out_w = w->out[2], in_h = w->in[1], in_w = w->in[2];
+  int64_t out_w = w->out[2], in_h = w->in[1], in_w = w->in[2], sw = w->stride[2];
   const uint8_t *xc = c->x + ch * in_h * in_w;
   int64_t off_w = kw * w->dilation[2] - w->pad_begin[2];
+  /* Output columns whose input column o * sw + off_w lies in [0, in_w). */
+  int64_t c_lo = off_w >= 0 ? 0 : (-off_w + sw - 1) / sw;
+  int64_t c_hi = in_w - off_w <= 0 ? 0 : (in_w - off_w - 1) / sw + 1;
+  if (c_hi > out_w) c_hi = out_w;
   int64_t oh = j0 / out_w, ow = j0 % out_w;
   for (int64_t j = 0; j < cols;) {
     int64_t len = cols - j < out_w - ow ? cols - j : out_w - ow;
     int64_t ih = oh * w->stride[1] + kh * w->dilation[1] - w->pad_begin[1];
-    uint8_t *d = tmp + j;
+    uint8_t *d = tmp + j; /* output column o at d[o - ow] */
     if (ih < 0 || ih >= in_h) {
       memset(d, c->pad, (size_t)len);
     } else {
-      const uint8_t *src = xc + ih * in_w;
-      for (int64_t o = 0; o < len; o++) {
-        int64_t iw = (ow + o) * w->stride[2] + off_w;
-        d[o] = iw >= 0 && iw < in_w ? src[iw] : c->pad;
+      const uint8_t *src = xc + ih * in_w + off_w;
+      int64_t a = c_lo > ow ? c_lo : ow, b = c_hi < ow + len ? c_hi : ow + len;
+      if (b < a) b = a = ow + len < a ? ow + len : a;
+      if (a > ow) memset(d, c->pad, (size_t)(a - ow));
+      if (sw == 1) {
+        if (b > a) memcpy(d + (a - ow), src + a, (size_t)(b - a));
+      } else {
+        for (int64_t o = a; o < b; o++) d[o - ow] = src[o * sw];
       }
+      if (ow + len > b) memset(d + (b - ow), c->pad, (size_t)(ow + len - b));
     }
     j += len;
     ow = 0;

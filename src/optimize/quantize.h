@@ -75,6 +75,9 @@ typedef struct lg_quant_result {
   lg_quant_layer *layers;
   int n_quantized, n_kept;
   int64_t samples;
+  /* Filled by lg_quant_report: model output 0, int8 against float. */
+  double output_sqnr_db;
+  int64_t top1_agree, report_samples; /* argmax equal on this many of report_samples */
 } lg_quant_result;
 
 /* Quantizes model; on success the caller frees out with lg_quant_result_free. */

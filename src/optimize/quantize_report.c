@@ -124,10 +124,28 @@ lg_status lg_quant_report(const ledge_model *model, lg_quant_result *r,
   if (st == LEDGE_OK) st = make_session(model, &fg, 0, false, &fm, &fs);
   if (st == LEDGE_OK) st = make_session(model, &qg, 0, false, &qm, &qs);
   if (st == LEDGE_OK) st = make_input(model, &in);
+  double out_sig = 0, out_noise = 0;
+  r->top1_agree = r->report_samples = 0;
   for (int64_t i = 0; i < samples && st == LEDGE_OK; i++) {
     st = source->get(source->ctx, i, ledge_tensor_data(in), ledge_tensor_count(in));
     if (st == LEDGE_OK) st = ledge_session_run(fs, &in, 1, NULL, 0);
     if (st == LEDGE_OK) st = ledge_session_run(qs, &in, 1, NULL, 0);
+    const ledge_tensor *fo, *qo;
+    if (st == LEDGE_OK && ledge_session_output(fs, 0, &fo) == LEDGE_OK &&
+        ledge_session_output(qs, 0, &qo) == LEDGE_OK && ledge_tensor_dtype(fo) == LEDGE_FLOAT32 &&
+        ledge_tensor_dtype(qo) == LEDGE_FLOAT32 &&
+        ledge_tensor_count(fo) == ledge_tensor_count(qo) && ledge_tensor_count(fo) > 0) {
+      const float *x = ledge_tensor_data(fo), *y = ledge_tensor_data(qo);
+      int64_t best_x = 0, best_y = 0;
+      for (int64_t k = 0; k < ledge_tensor_count(fo); k++) {
+        out_sig += (double)x[k] * x[k];
+        out_noise += ((double)x[k] - y[k]) * ((double)x[k] - y[k]);
+        if (x[k] > x[best_x]) best_x = k;
+        if (y[k] > y[best_y]) best_y = k;
+      }
+      r->top1_agree += best_x == best_y;
+      r->report_samples++;
+    }
     for (int l = 0; l < n && st == LEDGE_OK; l++) {
       if (qv[l] < 0) continue;
       const ledge_tensor *a, *b;
@@ -145,6 +163,7 @@ lg_status lg_quant_report(const ledge_model *model, lg_quant_result *r,
   for (int l = 0; l < n; l++)
     if (qv[l] >= 0 && samples > 0)
       r->layers[l].sqnr_db = noise[l] > 0 ? 10.0 * log10(sig[l] / noise[l]) : INFINITY;
+  r->output_sqnr_db = out_noise > 0 ? 10.0 * log10(out_sig / out_noise) : INFINITY;
   ledge_tensor_destroy(in);
   ledge_session_destroy(fs);
   ledge_session_destroy(qs);
