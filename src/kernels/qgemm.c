@@ -342,3 +342,11 @@ void lg_quantize_f32(lg_isa isa, const float *x, int64_t n, float scale, float z
       ((int8_t *)y)[i] = (int8_t)(int32_t)q;
   }
 }
+
+lg_qdw_fn lg_qdw_kernel(lg_isa isa) {
+#ifdef LG_HAVE_X86_QKERNELS
+  if (isa == LG_ISA_AVX512) return lg_qdw_plane_avx512;
+#endif
+  (void)isa;
+  return lg_qdw_plane;
+}

@@ -120,6 +120,9 @@ typedef struct lg_qdw_args {
   int32_t *row; /* scratch: ow int32 */
 } lg_qdw_args;
 void lg_qdw_plane(const lg_qdw_args *a);
+typedef void (*lg_qdw_fn)(const lg_qdw_args *a);
+/* The depthwise plane kernel of an ISA level. */
+lg_qdw_fn lg_qdw_kernel(lg_isa isa);
 
 /* QuantizeLinear per tensor, float -> uint8 (u8) or int8: y = clamp(
  * round_half_even(x / scale) + zp, lo, hi), vectorized where the ISA level
@@ -138,6 +141,7 @@ void lg_qgemm_store_avx512(const lg_qgemm_epilogue *e, const int32_t *acc, int64
                            int cols, int64_t row0, void *c, int64_t rs, int64_t cs);
 void lg_quantize_f32_avx512(const float *x, int64_t n, float scale, float zp, float lo, float hi,
                             bool u8, void *y);
+void lg_qdw_plane_avx512(const lg_qdw_args *a);
 void lg_qgemm_ukernel_6x16_avx2(int64_t kp, const void *a, const void *b, int32_t *acc);
 void lg_qgemm_store_avx2(const lg_qgemm_epilogue *e, const int32_t *acc, int64_t ld_acc, int rows,
                          int cols, int64_t row0, void *c, int64_t rs, int64_t cs);

@@ -26,7 +26,8 @@ T256 void lg_qgemm_ukernel_6x16_avx2(int64_t kp, const void *a, const void *b, i
   c##r##1 = _mm256_add_epi32(c##r##1, _mm256_madd_epi16(b1, av));
     STEP(0)
     STEP(1)
-    STEP(2) STEP(3) STEP(4) STEP(5)
+    STEP(2)
+    STEP(3) STEP(4) STEP(5)
 #undef STEP
         ap += 12;
     bp += 32;

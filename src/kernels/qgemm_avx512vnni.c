@@ -29,7 +29,10 @@ TVNNI void lg_qgemm_ukernel_8x32_vnni(int64_t kp, const void *a, const void *b, 
   c##r##1 = _mm512_dpbusd_epi32(c##r##1, b1, av);
     STEP(0)
     STEP(1)
-    STEP(2) STEP(3) STEP(4) STEP(5) STEP(6) STEP(7)
+    STEP(2)
+    STEP(3)
+    STEP(4)
+    STEP(5) STEP(6) STEP(7)
 #undef STEP
         ap += 32;
     bp += 128;
@@ -98,6 +101,97 @@ T512 void lg_quantize_f32_avx512(const float *x, int64_t n, float scale, float z
       _mm_mask_storeu_epi8((uint8_t *)y + i, m, _mm512_cvtepi32_epi8(q));
     else
       _mm_mask_storeu_epi8((int8_t *)y + i, m, _mm512_cvtepi32_epi8(q));
+  }
+}
+#endif
+
+#ifdef LG_HAVE_X86_QKERNELS
+/* The depthwise plane (see lg_qdw_plane) 16 outputs at a time, the sums
+ * held in a register over all taps (accumulating in memory would stall on
+ * masked store-to-load forwarding): widen the input bytes to int32,
+ * subtract the zero point, multiply by the tap. Stride 2 reads byte pairs
+ * as 16-bit lanes; a last column whose pair would end past the row is
+ * added afterwards in scalar code. */
+T512 void lg_qdw_plane_avx512(const lg_qdw_args *a) {
+  int32_t *row = a->row;
+  const int32_t zx = a->zx;
+  const uint8_t flip = a->flip;
+  const int64_t sw = a->sw;
+  enum { MAX_KW = 16 };
+  if (sw > 2 || a->kw > MAX_KW) {
+    lg_qdw_plane(a);
+    return;
+  }
+  /* Per kernel column: the output columns [lo, hi) whose reads lie in the
+   * row (computed once: integer divisions cost more than the taps). */
+  int64_t lo_kw[MAX_KW], hi_kw[MAX_KW];
+  for (int64_t kw = 0; kw < a->kw; kw++) {
+    int64_t off = kw * a->dw - a->pad_l;
+    int64_t lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
+    int64_t hi = a->w - off <= 0 ? 0 : (a->w - off - 1) / sw + 1;
+    if (sw == 2) { /* the pair (2o, 2o + 1) must lie in the row */
+      int64_t last = a->w - 2 - off;
+      int64_t h2 = last < 0 ? 0 : last / 2 + 1;
+      if (h2 < hi) hi = h2;
+    }
+    lo_kw[kw] = lo;
+    hi_kw[kw] = hi;
+  }
+  __m512i vzx = _mm512_set1_epi32(zx), low8 = _mm512_set1_epi32(0xFF);
+  __m128i vflip8 = _mm_set1_epi8((char)flip);
+  __m256i vflip16 = _mm256_set1_epi16((short)(flip | flip << 8));
+  for (int64_t oh = 0; oh < a->oh; oh++) {
+    for (int64_t o0 = 0; o0 < a->ow; o0 += 16) {
+      int64_t o1 = o0 + 16 < a->ow ? o0 + 16 : a->ow;
+      __m512i acc = _mm512_setzero_si512();
+      for (int64_t kh = 0; kh < a->kh; kh++) {
+        int64_t ih = oh * a->sh - a->pad_t + kh * a->dh;
+        if (ih < 0 || ih >= a->h) continue;
+        const uint8_t *xr = a->x + ih * a->w;
+        for (int64_t kw = 0; kw < a->kw; kw++) {
+          int32_t wv = a->wk[kh * a->kw + kw];
+          int64_t off = kw * a->dw - a->pad_l, lo = lo_kw[kw], hi = hi_kw[kw];
+          if (lo < o0) lo = o0;
+          if (hi > o1) hi = o1;
+          if (wv == 0 || lo >= hi) continue;
+          __mmask16 m = (__mmask16)(((1u << (hi - o0)) - 1) & ~((1u << (lo - o0)) - 1));
+          __m512i x;
+          if (sw == 1) {
+            /* lanes before lo are masked: the pointer stays inside the row */
+            __m128i b = _mm_maskz_loadu_epi8(m, xr + off + o0);
+            x = _mm512_cvtepu8_epi32(_mm_xor_si128(b, vflip8));
+          } else {
+            __m256i b = _mm256_maskz_loadu_epi16(m, xr + off + 2 * o0);
+            x = _mm512_and_si512(_mm512_cvtepu16_epi32(_mm256_xor_si256(b, vflip16)), low8);
+          }
+          x = _mm512_maskz_sub_epi32(m, x, vzx);
+          acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(x, _mm512_set1_epi32(wv)));
+        }
+      }
+      __mmask16 mo = (__mmask16)((1u << (o1 - o0)) - 1);
+      _mm512_mask_storeu_epi32(row + o0, mo, acc);
+    }
+    if (sw == 2) {
+      /* columns the pair reads could not take */
+      for (int64_t kh = 0; kh < a->kh; kh++) {
+        int64_t ih = oh * a->sh - a->pad_t + kh * a->dh;
+        if (ih < 0 || ih >= a->h) continue;
+        const uint8_t *xr = a->x + ih * a->w;
+        for (int64_t kw = 0; kw < a->kw; kw++) {
+          int64_t off = kw * a->dw - a->pad_l;
+          int64_t lo = off >= 0 ? 0 : (-off + 1) / 2;
+          int64_t hi = a->w - off <= 0 ? 0 : (a->w - off - 1) / 2 + 1;
+          int64_t last = a->w - 2 - off, h2 = last < 0 ? 0 : last / 2 + 1;
+          if (hi > a->ow) hi = a->ow;
+          if (h2 < lo) h2 = lo;
+          for (int64_t o = h2; o < hi; o++)
+            row[o] += a->wk[kh * a->kw + kw] * ((int32_t)(xr[off + 2 * o] ^ flip) - zx);
+        }
+      }
+    }
+    size_t out_bytes = a->epi->out == LG_QOUT_U8 || a->epi->out == LG_QOUT_S8 ? 1 : 4;
+    a->store(a->epi, row, a->ow, 1, (int)a->ow, a->channel,
+             (uint8_t *)a->y + (size_t)(oh * a->ow) * out_bytes, 0, 1);
   }
 }
 #endif

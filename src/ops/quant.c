@@ -396,6 +396,7 @@ typedef struct qfast {
   int32_t zx;
   lg_qgemm_epilogue epi; /* bias and scale point into this allocation */
   int16_t *dw;           /* depthwise weights, channel x kh x kw */
+  lg_qdw_fn dw_kernel;
   uint8_t *packed;
 } qfast;
 
@@ -520,6 +521,7 @@ static lg_status qconv_plan_fast(lg_node *node, lg_tensor *const *in, const lg_t
   if (!f) return LEDGE_ERR_NO_MEMORY;
   f->flip = flip;
   f->pad_byte = zx_byte;
+  f->dw_kernel = lg_qdw_kernel(isa);
   f->zx = zx;
   if (qlinear) {
     double x_scale = ((const float *)in[1]->data)[0], y_scale = ((const float *)in[6]->data)[0];
@@ -626,7 +628,7 @@ static void qdw_planes(void *ctx, int64_t begin, int64_t end) {
                      .epi = &c->f->epi,
                      .store = c->f->kern->store,
                      .row = row};
-    lg_qdw_plane(&a);
+    c->f->dw_kernel(&a);
   }
   free(row);
 }

@@ -117,6 +117,21 @@ static int quantize_bias(lg_graph *g, int b, int x_scale, int w_scale, int64_t c
   return v;
 }
 
+/* A float scalar known before inference: a constant, or the output of a
+ * Constant node (exporters write Clip's bounds so). */
+static bool const_float(lg_graph *g, int v, float *out) {
+  const lg_tensor *t = NULL;
+  if (is_const(g, v)) {
+    t = &g->values[v].t;
+  } else {
+    lg_node *p = producer(g, v);
+    if (p && is_op(p, "Constant")) t = lg_attr_tensor(p, "value");
+  }
+  if (!t || !t->data || t->dtype != LEDGE_FLOAT32 || lg_tensor_count(t) != 1) return false;
+  *out = ((const float *)t->data)[0];
+  return true;
+}
+
 /* After the float op: an optional Relu or Clip (constant bounds), then a
  * QuantizeLinear with constant per-tensor parameters. */
 typedef struct q_tail {
@@ -141,9 +156,8 @@ static bool match_tail(lg_graph *g, int y, q_tail *t) {
         for (int k = 1; k < n->n_in && k < 3; k++) {
           int v = n->in[k];
           if (v < 0) continue;
-          if (!is_const(g, v) || g->values[v].t.dtype != LEDGE_FLOAT32 || count_of(g, v) != 1)
-            return false;
-          float bound = ((const float *)g->values[v].t.data)[0];
+          float bound;
+          if (!const_float(g, v, &bound)) return false;
           if (k == 1)
             lo = bound;
           else
