@@ -285,6 +285,10 @@ static ledge_status eye_iris(vision_model *m, const media_image *frame, const vi
   float cx = (mesh[a].x + mesh[b].x) / 2, cy = (mesh[a].y + mesh[b].y) / 2;
   float width = hypotf(mesh[a].x - mesh[b].x, mesh[a].y - mesh[b].y);
   vision_window win = vision_window_square(cx, cy, fmaxf(width * 2.3f, 4.0f));
+  /* level the eye in the crop: its corners left to right as seen */
+  const vision_point *l = mesh[a].x <= mesh[b].x ? &mesh[a] : &mesh[b],
+                     *r = l == &mesh[a] ? &mesh[b] : &mesh[a];
+  win.angle = atan2f(r->y - l->y, r->x - l->x);
   ledge_status st = vision_sample(m, frame, win, 1.0f / 255, 0, flip, err, err_size);
   if (st || (st = vision_model_run(m, err, err_size))) return st;
   int64_t n;
@@ -292,19 +296,19 @@ static ledge_status eye_iris(vision_model *m, const media_image *frame, const vi
   if (!d || n < 76 * 3)
     return vision_fail(err, err_size, LEDGE_ERR_UNSUPPORTED,
                        "%s: expected 76x3 eye and iris points", m->path);
-  const float s = win.w / m->width;
   float z_eye = (mesh[a].z + mesh[b].z) / 2;
   for (int k = 0; k < IRIS_POINTS; k++) {
     const float *q = d + (71 + k) * 3;
     float u = flip ? m->width - q[0] : q[0];
-    iris[k].x = win.x0 + u * s;
-    iris[k].y = win.y0 + q[1] * s;
+    vision_window_map(win, m->width, m->height, u, q[1], &iris[k].x, &iris[k].y);
     iris[k].z = z_eye; /* the model's iris depth is unreliable: take the eye's */
     iris[k].score = 1;
   }
-  float half = width / 2 > 1e-3f ? width / 2 : 1e-3f;
-  *gx = fmaxf(-1, fminf(1, (iris[0].x - cx) / half));
-  *gy = fmaxf(-1, fminf(1, (iris[0].y - cy) / half));
+  /* the iris centre's offset along and across the eye, in half eye widths */
+  float half = width / 2 > 1e-3f ? width / 2 : 1e-3f, c = cosf(win.angle), sn = sinf(win.angle);
+  float dx = iris[0].x - cx, dy = iris[0].y - cy;
+  *gx = fmaxf(-1, fminf(1, (c * dx + sn * dy) / half));
+  *gy = fmaxf(-1, fminf(1, (-sn * dx + c * dy) / half));
   return LEDGE_OK;
 }
 
@@ -350,26 +354,37 @@ static ledge_status mesh_run(vision_detector *det, const media_image *frame, cha
   vision_model *mm = &det->models[0];
   for (int f = 0; f < faces; f++) {
     const vision_item *face = &fs->faces[f];
+    const vision_point *kp = fs->face_points + f * FACE_KEYPOINTS;
     float cx = (face->x0 + face->x1) / 2, cy = (face->y0 + face->y1) / 2;
     float side = fmaxf(face->x1 - face->x0, face->y1 - face->y0) * 1.5f;
     vision_window win = vision_window_square(cx, cy, side);
+    /* turn the crop with the head, so that the eyes lie level in it (the
+     * detector's eye keypoints; the subject's right eye is on the image's
+     * left) */
+    win.angle = atan2f(kp[1].y - kp[0].y, kp[1].x - kp[0].x);
     const float *mesh;
     float score;
-    /* two passes: the detector's box, then the box of the first mesh (closer
-     * to the crop the model was trained on, as in tracking) */
+    /* two passes: the detector's box, then the box and roll of the first
+     * mesh (closer to the crop the model was trained on, as in tracking) */
     for (int pass = 0; pass < 2; pass++) {
       if ((st = vision_sample(mm, frame, win, 1.0f / 255, 0, 0, err, err_size)) ||
           (st = vision_model_run(mm, err, err_size)) ||
           (st = mesh_outputs(mm, &mesh, &score, err, err_size)))
         return st;
       if (pass == 1) break;
-      float s = win.w / mm->width, lx = 1e30f, ly = 1e30f, hx = -1e30f, hy = -1e30f;
+      float lx = 1e30f, ly = 1e30f, hx = -1e30f, hy = -1e30f;
       for (int k = 0; k < MESH_POINTS; k++) {
-        float x = win.x0 + mesh[3 * k] * s, y = win.y0 + mesh[3 * k + 1] * s;
-        lx = fminf(lx, x), hx = fmaxf(hx, x), ly = fminf(ly, y), hy = fmaxf(hy, y);
+        lx = fminf(lx, mesh[3 * k]), hx = fmaxf(hx, mesh[3 * k]);
+        ly = fminf(ly, mesh[3 * k + 1]), hy = fmaxf(hy, mesh[3 * k + 1]);
       }
       if (!(hx > lx && hy > ly)) break;
-      win = vision_window_square((lx + hx) / 2, (ly + hy) / 2, fmaxf(hx - lx, hy - ly) * 1.5f);
+      float mx, my, ax, ay, bx, by;
+      vision_window_map(win, mm->width, mm->height, (lx + hx) / 2, (ly + hy) / 2, &mx, &my);
+      vision_window_map(win, mm->width, mm->height, mesh[3 * 33], mesh[3 * 33 + 1], &ax, &ay);
+      vision_window_map(win, mm->width, mm->height, mesh[3 * 263], mesh[3 * 263 + 1], &bx, &by);
+      float s = win.w / mm->width;
+      win = vision_window_square(mx, my, fmaxf(hx - lx, hy - ly) * s * 1.5f);
+      win.angle = atan2f(by - ay, bx - ax);
     }
     if (score < min_score) continue;
     vision_item *it = vision_store_add(&det->store, MESH_POINTS + (iris ? 2 * IRIS_POINTS : 0));
@@ -378,11 +393,10 @@ static ledge_status mesh_run(vision_detector *det, const media_image *frame, cha
     const float s = win.w / mm->width;
     float lx = 1e30f, ly = 1e30f, hx = -1e30f, hy = -1e30f;
     for (int k = 0; k < MESH_POINTS; k++) {
-      p[k].x = win.x0 + mesh[3 * k] * s;
-      p[k].y = win.y0 + mesh[3 * k + 1] * s;
+      vision_window_map(win, mm->width, mm->height, mesh[3 * k], mesh[3 * k + 1], &p[k].x, &p[k].y);
       p[k].z = mesh[3 * k + 2] * s;
       p[k].score = 1;
-      lx = fminf(lx, p[k].x), hx = fmaxf(hx, p[k].x), ly = fminf(ly, p[k].y),
+      lx = fminf(lx, p[k].x), hx = fmaxf(hx, p[k].x), ly = fminf(ly, p[k].y);
       hy = fmaxf(hy, p[k].y);
     }
     it->x0 = lx, it->y0 = ly, it->x1 = hx, it->y1 = hy;

@@ -134,6 +134,22 @@ elif case == "face-mesh-astronaut":
     check(abs(m["yaw"] + p["yaw"]) < 3 and abs(m["roll"] + p["roll"]) < 3 and abs(m["pitch"] - p["pitch"]) < 3,
           f"mirrored: yaw {m['yaw']}, roll {m['roll']} flip sign, pitch {m['pitch']} stays")
 
+    # a head leaning 30 degrees either way (the picture turned about the
+    # face by PIL): the crop turns with it and roll follows
+    for deg in (30, -30):
+        turned = os.path.join(work, f"astronaut-turned{deg}.png")
+        subprocess.run(["/usr/bin/python3", "-c",
+                        "import sys; from PIL import Image; Image.open(sys.argv[1]).convert('RGB')"
+                        ".rotate(int(sys.argv[3]), resample=Image.BILINEAR, center=(225, 128)).save(sys.argv[2])",
+                        f"{SK}/astronaut.png", turned, str(deg)], check=True)
+        t = detect("face-mesh", turned)[0]["items"]
+        check(len(t) == 1, f"turned {deg}: one face")
+        if t:
+            # PIL turns counter-clockwise for positive angles: roll decreases
+            want = p["roll"] - deg
+            check(abs(t[0]["pose"]["roll"] - want) < 6, f"turned {deg}: roll {t[0]['pose']['roll']} near {want:.1f}")
+            check(abs(t[0]["pose"]["yaw"] - p["yaw"]) < 10, f"turned {deg}: yaw {t[0]['pose']['yaw']} still near {p['yaw']}")
+
 elif case == "face-mesh-megamind":
     # yaw follows the head: frames 60..63 the woman looks toward the image's
     # right (about -15 degrees), frames 120..123 toward its left (about +15)
