@@ -5,7 +5,9 @@
  *   its context; a persistent session collecting QoS 1 messages while its
  *   client is away; a broker restart with a QoS 1 publish queued while it is
  *   down (delivered and acknowledged after the reconnect); the last will of a
- *   client that dies without DISCONNECT (a child process that _exits);
+ *   client that dies without DISCONNECT (a child process that _exits); a
+ *   process that dies inside on_message gets the message again (libmosquitto
+ *   acknowledges only after the callback);
  *   unsubscribe; MQTT 3.1.1; a refused connection explained; stop while the
  *   broker is unreachable. */
 #include <errno.h>
@@ -258,6 +260,40 @@ static int will_child(int port) {
   _exit(0); /* no DISCONNECT: the broker must publish the will */
 }
 
+/* ---- The crash child: dies inside on_message; the broker must send the message again ----- */
+
+static void crash_on_message(void *user, const net_mqtt_message *m) {
+  (void)user, (void)m;
+  _exit(3); /* before the callback returns: no PUBACK may have left */
+}
+
+static void crash_on_subscribed(void *user, const char *filter, int qos) {
+  (void)user, (void)filter, (void)qos;
+  printf("subscribed\n");
+  fflush(stdout);
+}
+
+static int crash_child(int port) {
+  char url[64], err[300];
+  snprintf(url, sizeof url, "mqtt://127.0.0.1:%d", port);
+  net_mqtt_config c;
+  net_mqtt_config_init(&c);
+  c.url = url;
+  c.client_id = "crashy";
+  c.clean_start = false;
+  c.on_message = crash_on_message;
+  c.on_subscribed = crash_on_subscribed;
+  net_mqtt *m;
+  if (net_mqtt_start(&c, &m, err, sizeof err) ||
+      net_mqtt_wait_connected(m, 20000, err, sizeof err)) {
+    fprintf(stderr, "crash child: %s\n", err);
+    _exit(2);
+  }
+  net_mqtt_subscribe(m, "t/crash", 1);
+  sleep(30);
+  _exit(4); /* the message never came */
+}
+
 /* ---- Tests ------------------------------------------------------------------------------ */
 
 static void test_urls(void) {
@@ -328,6 +364,7 @@ static void test_refused_and_stop(void) {
 
 int main(int argc, char **argv) {
   if (argc == 3 && !strcmp(argv[1], "--will-child")) return will_child(atoi(argv[2]));
+  if (argc == 3 && !strcmp(argv[1], "--crash-child")) return crash_child(atoi(argv[2]));
   signal(SIGPIPE, SIG_IGN);
   test_urls();
   test_config_errors();
@@ -391,6 +428,37 @@ int main(int argc, char **argv) {
     CHECK(wait_for(&so, &so.n_msgs, 2));
     CHECK(!strcmp(so.msgs[1].topic, "t/will") && so.msgs[1].len == 4 &&
           !memcmp(so.msgs[1].payload, "gone", 4));
+  }
+
+  /* ---- a process killed inside on_message gets the message again ---- */
+  {
+    char port[16];
+    snprintf(port, sizeof port, "%d", broker_port);
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    pid_t child = fork();
+    if (child == 0) {
+      dup2(fds[1], 1);
+      close(fds[0]);
+      execl("/proc/self/exe", argv[0], "--crash-child", port, (char *)NULL);
+      _exit(127);
+    }
+    close(fds[1]);
+    char line[32] = "";
+    ssize_t got = read(fds[0], line, sizeof line - 1); /* "subscribed" */
+    close(fds[0]);
+    CHECK(got > 0 && !strncmp(line, "subscribed", 10));
+    CHECK(net_mqtt_publish(pub, "t/crash", "again", 5, 1, false, NULL, NULL, NULL, err,
+                           sizeof err) == 0);
+    int status = 0;
+    waitpid(child, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 3);
+    observer oc;
+    obs_init(&oc);
+    net_mqtt *back = client(&oc, "crashy", false, 5);
+    CHECK(back != NULL);
+    CHECK(back && wait_for_payload(&oc, "again"));
+    net_mqtt_stop(back, 1000);
   }
 
   /* ---- persistent session: messages published while the subscriber is away ---- */
