@@ -48,6 +48,9 @@ static void help(FILE *f) {
       "  --mqtt-group G         shared subscription group (default ledge; \"\" = plain "
       "subscription)\n"
       "  --mqtt-protocol 5|311  MQTT version (default 5)\n"
+      "  --mqtt-session-expiry S  seconds the broker keeps this worker's session (and queues\n"
+      "                         its requests) while it is away (default 86400; 0 = drop it at\n"
+      "                         once, so a dead worker in a shared group strands nothing new)\n"
       "  --mqtt-format ledge|greengrass   reply payload shape (default ledge)\n"
       "  --mqtt-journal FILE    keep each request on disk until its reply is acknowledged, so\n"
       "                         a worker killed with SIGKILL answers them when it restarts\n"
@@ -176,6 +179,9 @@ int cmd_serve(int argc, char **argv) {
       if (strcmp(value, "5") && strcmp(value, "311"))
         return cli_fail("--mqtt-protocol is 5 or 311, not '%s'", value);
       cfg.mqtt_protocol = atoi(value);
+    } else if (cli_option(argc, argv, &i, "--mqtt-session-expiry", &value)) {
+      if (!cli_parse_int("--mqtt-session-expiry", value, 0, 4294967295L, &v)) return 2;
+      cfg.mqtt_session_expiry_s = (long)v;
     } else if (cli_option(argc, argv, &i, "--mqtt-journal", &value)) {
       cfg.mqtt_journal = value;
     } else if (cli_option(argc, argv, &i, "--mqtt-format", &value)) {

@@ -362,7 +362,7 @@ int serve_mqtt_start(serve_server *s) {
   /* Persistent session: QoS 1 requests published while the worker is away
    * wait in the broker until it returns. */
   c.clean_start = false;
-  c.session_expiry_s = 86400;
+  c.session_expiry_s = (uint32_t)s->cfg.mqtt_session_expiry_s;
   c.ca_file = s->cfg.mqtt_ca;
   c.cert_file = s->cfg.mqtt_cert;
   c.key_file = s->cfg.mqtt_key;

@@ -60,6 +60,7 @@ typedef struct serve_config {
   int mqtt_protocol;          /* 5 (default) or 311 */
   const char *mqtt_format;    /* "ledge" (default) or "greengrass" */
   int mqtt_max_payload;       /* default 131072 */
+  long mqtt_session_expiry_s; /* default 86400 */
   const char *mqtt_journal;   /* file: requests survive SIGKILL until their reply is acknowledged */
   bool json_log;
   bool quiet;

@@ -28,6 +28,7 @@ void serve_config_init(serve_config *cfg) {
   cfg->mqtt_protocol = 5;
   cfg->mqtt_format = "ledge";
   cfg->mqtt_max_payload = 128 * 1024;
+  cfg->mqtt_session_expiry_s = 86400;
   memset(&cfg->pre, 0, sizeof cfg->pre);
   media_normalize_init(&cfg->pre.norm);
 }

@@ -5,7 +5,9 @@
 #   2. the worker is away (SIGKILL while idle; SIGTERM with a plain subscription):
 #      requests published meanwhile are answered when it returns (persistent session);
 #   3. the worker is SIGKILLed while it holds acknowledged requests: with
-#      --mqtt-journal it answers them after the restart (without it they would be lost).
+#      --mqtt-journal it answers them after the restart (without it they would be lost);
+#   4. one of two workers in a shared group is SIGKILLed for good: with
+#      --mqtt-session-expiry 0 the other answers every later request.
 source "$(dirname "$0")/lib.sh"
 make_fixtures
 cd "$WORK"
@@ -151,4 +153,21 @@ replayed=$(grep -o 'answering [0-9]* request' wj.log | grep -o '[0-9]*' || echo 
 ok "worker SIGKILLed after $answered of 20 replies: $replayed acknowledged requests answered from the journal after the restart, none lost"
 kill -TERM $W
 wait $W || fail "worker exit code"
+
+# ---- 4. a shared group member killed for good, with --mqtt-session-expiry 0 --------------------------
+start_worker g1 --mqtt mqtt://127.0.0.1:$BP --mqtt-client-id g1 --mqtt-session-expiry 0 --threads 1
+G1=$WORKER_PID
+start_worker g2 --mqtt mqtt://127.0.0.1:$BP --mqtt-client-id g2 --mqtt-session-expiry 0 --threads 1
+G2=$WORKER_PID
+kill -KILL $G2
+wait $G2 2>/dev/null || true
+sleep 0.5 # the broker sees the connection close
+make_stream s 20 group.txt
+before=$(wc -l <replies.txt)
+mosquitto_pub -V 5 $MQ -q 1 -t ledge/infer/tiny/request -l <group.txt
+wait_lines replies.txt $((before + 20))
+check_replies replies.txt s 20
+ok "shared group, one member SIGKILLed and gone: with --mqtt-session-expiry 0 the survivor answers all 20"
+kill -TERM $G1
+wait $G1 || fail "worker exit code"
 echo PASS
