@@ -108,6 +108,7 @@ void ag_publish_device_status(ag_agent *a) {
       cJSON_AddItemToArray(broken, cJSON_CreateString(a->children[i].component));
   cJSON_AddNumberToObject(m, "outbox_pending", (double)ag_outbox_count(a->outbox));
   cJSON_AddNumberToObject(m, "outbox_dropped", (double)ag_outbox_dropped(a->outbox));
+  cJSON_AddNumberToObject(m, "uploads_pending", (double)ag_uploads_pending(a->uploads));
   cJSON_AddStringToObject(m, "last_seen", when);
   char *text = cJSON_PrintUnformatted(m);
   cJSON_Delete(m);
@@ -213,6 +214,23 @@ static void handle_datagram(ag_agent *a, char *buf, ssize_t n, const struct sock
       !strcmp(suffix, "status") || !strcmp(suffix, "deployment") || priority < 0 || priority > 9) {
     ag_log(AG_LOG_WARN, "ignored a malformed event datagram");
     snprintf(reply, sizeof reply, "error malformed: expected 'SUFFIX PRIORITY\\nPAYLOAD'");
+  } else if (!strcmp(suffix, "upload")) {
+    /* {"file": PATH, "event_id": ID, "model_version": V, "time_ms": T} */
+    cJSON *req = cJSON_Parse(nl + 1);
+    const char *file = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "file"));
+    const char *event_id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "event_id"));
+    const char *version =
+        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "model_version"));
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(req, "time_ms");
+    char err[AG_ERR_SIZE] = "upload: expected {\"file\", \"event_id\"}";
+    bool ok = file && event_id &&
+              ag_uploads_add(a->uploads, file, event_id, version ? version : "",
+                             cJSON_IsNumber(t) ? (int64_t)t->valuedouble : ag_wall_ms(), err);
+    cJSON_Delete(req);
+    if (ok)
+      snprintf(reply, sizeof reply, "ok %s", event_id);
+    else
+      snprintf(reply, sizeof reply, "error %.120s", err);
   } else {
     cJSON *data = cJSON_Parse(nl + 1);
     cJSON *m = cJSON_CreateObject();
@@ -439,6 +457,8 @@ static void reload(ag_agent *a) {
 
 int ledged_main(int argc, char **argv) {
   const char *config_path = NULL, *emit_suffix = NULL, *emit_payload = NULL;
+  const char *upload_file = NULL, *upload_event = NULL, *upload_version = "";
+  char upload_json[2048];
   bool check_only = false;
   int priority = 3;
   for (int i = 1; i < argc; i++) {
@@ -457,6 +477,12 @@ int ledged_main(int argc, char **argv) {
     } else if (!strcmp(argv[i], "--emit") && i + 2 < argc) {
       emit_suffix = argv[++i];
       emit_payload = argv[++i];
+    } else if (!strcmp(argv[i], "--upload") && i + 1 < argc) {
+      upload_file = argv[++i];
+    } else if (!strcmp(argv[i], "--event-id") && i + 1 < argc) {
+      upload_event = argv[++i];
+    } else if (!strcmp(argv[i], "--model-version") && i + 1 < argc) {
+      upload_version = argv[++i];
     } else if (!strcmp(argv[i], "--priority") && i + 1 < argc) {
       char *end;
       long p = strtol(argv[++i], &end, 10);
@@ -484,6 +510,25 @@ int ledged_main(int argc, char **argv) {
     fprintf(stderr, "ledged: %s\n", err);
     goto out;
   }
+  if (upload_file) {
+    if (!upload_event) {
+      fprintf(stderr, "ledged: --upload needs --event-id ID\n");
+      goto out;
+    }
+    char abs[1024];
+    if (!realpath(upload_file, abs)) {
+      fprintf(stderr, "ledged: %s: %s\n", upload_file, strerror(errno));
+      goto out;
+    }
+    cJSON *req = cJSON_CreateObject();
+    cJSON_AddStringToObject(req, "file", abs);
+    cJSON_AddStringToObject(req, "event_id", upload_event);
+    cJSON_AddStringToObject(req, "model_version", upload_version);
+    cJSON_PrintPreallocated(req, upload_json, sizeof upload_json, 0);
+    cJSON_Delete(req);
+    emit_suffix = "upload";
+    emit_payload = upload_json;
+  }
   if (emit_suffix) {
     rc = emit_main(&a->config, emit_suffix, emit_payload, priority);
     goto out;
@@ -508,7 +553,12 @@ int ledged_main(int argc, char **argv) {
   }
   snprintf(path, sizeof path, "%s/outbox.db", a->config.data_dir);
   a->outbox = ag_outbox_open(path, a->config.outbox_max_bytes, err);
-  if (!a->outbox || !ag_state_load(a, err)) {
+  if (a->outbox) {
+    char queue[1200];
+    snprintf(queue, sizeof queue, "%s/uploads-queue", a->config.data_dir);
+    a->uploads = ag_uploads_open(path, queue, err);
+  }
+  if (!a->outbox || !a->uploads || !ag_state_load(a, err)) {
     ag_log(AG_LOG_ERROR, "%s", err);
     goto out;
   }
@@ -549,6 +599,9 @@ int ledged_main(int argc, char **argv) {
   double next_inbox_scan = ag_now() + 60;
   while (!a->stop) {
     double wait = ag_children_tick(a);
+    double upload_wait = ag_uploads_tick(a->uploads, a->config.device, a->config.upload_store,
+                                         &a->config.s3, a->config.upload_budget_bytes_per_hour);
+    if (upload_wait < wait) wait = upload_wait;
     double now = ag_now();
     if (a->connected && a->next_status_at - now < wait) wait = a->next_status_at - now;
     if (next_inbox_scan - now < wait) wait = next_inbox_scan - now;
@@ -593,6 +646,7 @@ int ledged_main(int argc, char **argv) {
   rc = 0;
 out:
   ag_link_destroy(a->link);
+  ag_uploads_close(a->uploads);
   ag_outbox_close(a->outbox);
   ag_key_destroy(a->fleet_key);
   if (a->event_sock >= 0) {

@@ -12,6 +12,7 @@
 #include "agent/crypto.h"
 #include "agent/outbox.h"
 #include "agent/recipe.h"
+#include "agent/upload.h"
 
 /* ledged's entry point (argv as given to main). */
 int ledged_main(int argc, char **argv);
@@ -45,6 +46,7 @@ typedef struct ag_agent {
   ag_config config;
   ag_key *fleet_key;
   ag_outbox *outbox;
+  ag_uploads *uploads;
   ag_link *link;
   int wake_pipe[2]; /* signal handlers and the MQTT thread write here */
   int event_sock;   /* DEVDIR/agent.sock: datagrams from components */

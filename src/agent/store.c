@@ -253,6 +253,11 @@ static size_t discard(char *data, size_t size, size_t n, void *userdata) { retur
 
 bool ag_store_put(const ag_s3 *s3, const char *store_url, const char *key, const void *data,
                   int64_t size, const char *content_type, char *err) {
+  return ag_store_put_meta(s3, store_url, key, data, size, content_type, NULL, err);
+}
+
+bool ag_store_put_meta(const ag_s3 *s3, const char *store_url, const char *key, const void *data,
+                       int64_t size, const char *content_type, const char *const *meta, char *err) {
   char uri[2048];
   ag_store_uri(store_url, key, uri, sizeof uri);
   if (!strncmp(uri, "file://", 7)) {
@@ -276,6 +281,11 @@ bool ag_store_put(const ag_s3 *s3, const char *store_url, const char *key, const
   ag_sha256_hex(data, (size_t)size, digest);
   snprintf(hash_header, sizeof hash_header, "x-amz-content-sha256: %s", digest);
   headers = curl_slist_append(headers, hash_header);
+  for (int i = 0; meta && meta[i] && meta[i + 1]; i += 2) {
+    char line[600];
+    snprintf(line, sizeof line, "x-amz-meta-%s: %s", meta[i], meta[i + 1]);
+    headers = curl_slist_append(headers, line);
+  }
   curl_easy_setopt(curl, CURLOPT_URL, url);
   curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
   curl_easy_setopt(curl, CURLOPT_READFUNCTION, on_read);

@@ -35,6 +35,10 @@ bool ag_store_put_file(const ag_s3 *s3, const char *store_url, const char *key, 
 /* The same for a buffer. */
 bool ag_store_put(const ag_s3 *s3, const char *store_url, const char *key, const void *data,
                   int64_t size, const char *content_type, char *err);
+/* The same with user metadata (meta: NULL-terminated name, value pairs),
+ * sent as x-amz-meta-<name> headers to S3; a file store ignores it. */
+bool ag_store_put_meta(const ag_s3 *s3, const char *store_url, const char *key, const void *data,
+                       int64_t size, const char *content_type, const char *const *meta, char *err);
 /* The URI of key in store_url. */
 void ag_store_uri(const char *store_url, const char *key, char *out, size_t size);
 

@@ -1,0 +1,56 @@
+#!/bin/bash
+# agent.uploads: the upload queue for the frames that matter.
+#   With no store configured, images land in the local default directory under
+#   <device>/<yyyy>/<mm>/<dd>/<event-id>.jpg with a metadata sidecar. With an
+#   S3 store (s3rver) that is down at first, uploads are retried with backoff and
+#   arrive once it is up, with x-amz-meta-* metadata; a bandwidth budget of
+#   1.5 images per hour lets one through and holds the rest, which survive a
+#   kill -9 of the agent.
+source "$(dirname "$0")/lib.sh"
+make_fleet
+start_broker
+provision car1 cars
+start_agent car1
+JPG=$WORK/m/cat.jpg
+SIZE=$(stat -c %s "$JPG")
+"$LEDGED" --config car1/ledged.conf --upload "$JPG" --event-id ev1 --model-version clf@1.0 >/dev/null || fail "upload refused"
+day=$(date -u +%Y/%m/%d)
+wait_for 10 test -f "car1/uploads/car1/$day/ev1.json" || fail "not uploaded to the local store: $(find car1/uploads)"
+cmp "$JPG" "car1/uploads/car1/$day/ev1.jpg" || fail "uploaded image differs"
+"$PY" -c 'import json,sys; m=json.load(open(sys.argv[1])); assert m["device"]=="car1" and m["event_id"]=="ev1" and m["model_version"]=="clf@1.0" and m["time"].endswith("Z"), m' \
+  "car1/uploads/car1/$day/ev1.json" || fail "sidecar metadata"
+"$LEDGED" --config car1/ledged.conf --upload "$WORK/m/tiny.onnx" --event-id bad 2>err.txt && fail "a non-JPEG was queued"
+grep -q "not a JPEG" err.txt || fail "unclear error: $(cat err.txt)"
+"$LEDGED" --config car1/ledged.conf --upload "$JPG" --event-id "../x" 2>err.txt && fail "a bad event id was queued"
+ok "local default store: <device>/$day/ev1.jpg and its metadata; a non-JPEG and a bad id refused"
+
+export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
+S3_PORT=$(free_port)
+provision car2 cars
+budget=$((SIZE * 3 / 2))
+printf 'upload_store = s3://frames/cars\ns3_endpoint = http://127.0.0.1:%s\ns3_access_key = S3RVER\ns3_secret_key = S3RVER\nupload_budget_bytes_per_hour = %s\n' \
+  "$S3_PORT" "$budget" >>car2/ledged.conf
+start_agent car2
+for e in ev2 ev3 ev4; do "$LEDGED" --config car2/ledged.conf --upload "$JPG" --event-id $e --model-version clf@2.0 >/dev/null; done
+wait_for 10 grep -q "upload of ev2 failed" car2.log || fail "no failed attempt while the store is down"
+mkdir -p s3data
+"$SRC/node_modules/.bin/s3rver" -d "$WORK/s3data" -a 127.0.0.1 -p "$S3_PORT" --configure-bucket frames >s3rver.log 2>&1 &
+PIDS+=("$!")
+key=cars/car2/$day/ev2.jpg
+get() { curl -sf --aws-sigv4 "aws:amz:us-east-1:s3" --user S3RVER:S3RVER -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$@"; }
+wait_for 30 get -o got.jpg "http://127.0.0.1:$S3_PORT/frames/$key" || fail "ev2 never reached the store"
+cmp got.jpg "$JPG" || fail "stored image differs"
+get -I "http://127.0.0.1:$S3_PORT/frames/$key" | tr -d '\r' >head.txt
+grep -qi "^x-amz-meta-event-id: ev2" head.txt && grep -qi "^x-amz-meta-model-version: clf@2.0" head.txt &&
+  grep -qi "^x-amz-meta-device: car2" head.txt || fail "metadata: $(cat head.txt)"
+ok "S3 store down at first: retried with backoff, then uploaded with its metadata"
+
+pending() { "$PY" -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from uploads").fetchone()[0])' "$WORK/car2/outbox.db"; }
+sleep 2
+[[ $(pending) == 2 ]] || fail "the budget let $(pending) of 3 through"
+get -o /dev/null "http://127.0.0.1:$S3_PORT/frames/cars/car2/$day/ev3.jpg" && fail "ev3 uploaded beyond the budget"
+kill9_agent car2
+start_agent car2
+sleep 1
+[[ $(pending) == 2 && -f car2/uploads-queue/ev3.jpg && -f car2/uploads-queue/ev4.jpg ]] || fail "queued uploads lost across kill -9"
+ok "budget of $budget bytes/hour: one image through, two held, kept across a kill -9"
