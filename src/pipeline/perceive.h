@@ -18,6 +18,9 @@ struct perceiver {
   /* Draws the last result (crop box, landmarks, cue values) on a frame. */
   void (*draw)(perceiver *p, media_image *frame);
   void (*destroy)(perceiver *p);
+  /* Optional: hides (pixelates) every face except the driver's, for frames
+   * that leave the car. NULL when the stage knows no faces. */
+  void (*privacy)(perceiver *p, media_image *frame);
   /* True while the stage learns the driver's neutral pose: no judgement yet. */
   bool calibrating;
   /* Per-stage timing for reports: names and accumulated milliseconds. */

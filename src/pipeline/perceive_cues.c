@@ -49,6 +49,8 @@ typedef struct cues {
   /* last findings */
   bool have_face;
   box face_box;
+  box others[MAX_BOXES]; /* faces that are not the driver's */
+  int n_others;
   float yaw, pitch, gaze_x, gaze_y;
   bool has_pose, has_gaze;
   box phones[MAX_BOXES];
@@ -97,6 +99,10 @@ static int cues_run(perceiver *p, const media_image *frame, double t, interp_fra
   if (run_stage(c, STAGE_FACE, c->face, frame, &res, err, err_size)) return -1;
   c->face_result = res;
   c->have_face = res.count > 0;
+  c->n_others = 0;
+  for (int i = 1; i < res.count && c->n_others < MAX_BOXES; i++)
+    c->others[c->n_others++] =
+        (box){res.items[i].x0, res.items[i].y0, res.items[i].x1, res.items[i].y1};
   if (c->have_face) {
     const vision_item *f = &res.items[0]; /* the largest score: the driver */
     c->face_box = (box){f->x0, f->y0, f->x1, f->y1};
@@ -199,7 +205,10 @@ static int cues_run(perceiver *p, const media_image *frame, double t, interp_fra
 
 static void cues_draw(perceiver *p, media_image *frame) {
   cues *c = (cues *)p;
-  if (c->have_face) vision_draw(&c->face_result, frame);
+  /* The driver only: other people in the frame are not our business. */
+  vision_result driver = c->face_result;
+  if (driver.count > 1) driver.count = 1;
+  if (c->have_face) vision_draw(&driver, frame);
   media_color phone = {255, 60, 200}, hand = {60, 220, 255};
   for (int i = 0; i < c->n_phones; i++)
     media_draw_rect(frame, (int)c->phones[i].x0, (int)c->phones[i].y0, (int)c->phones[i].x1,
@@ -207,6 +216,34 @@ static void cues_draw(perceiver *p, media_image *frame) {
   for (int i = 0; i < c->n_hands; i++)
     media_draw_rect(frame, (int)c->hand_boxes[i].x0, (int)c->hand_boxes[i].y0,
                     (int)c->hand_boxes[i].x1, (int)c->hand_boxes[i].y1, hand, 1);
+}
+
+/* Pixelates a box (grown by a fifth, so hair and chin go too) in 12-pixel
+ * blocks: unrecognisable, and still visibly "a person was here". */
+static void pixelate(media_image *img, const box *b) {
+  float w = b->x1 - b->x0, h = b->y1 - b->y0;
+  int x0 = (int)fmaxf(0, b->x0 - w * 0.2f), y0 = (int)fmaxf(0, b->y0 - h * 0.2f);
+  int x1 = (int)fminf((float)img->width, b->x1 + w * 0.2f),
+      y1 = (int)fminf((float)img->height, b->y1 + h * 0.2f);
+  const int block = 12, ch = img->channels;
+  for (int by = y0; by < y1; by += block)
+    for (int bx = x0; bx < x1; bx += block) {
+      int ex = bx + block < x1 ? bx + block : x1, ey = by + block < y1 ? by + block : y1;
+      long sum[4] = {0}, n = 0;
+      for (int y = by; y < ey; y++)
+        for (int x = bx; x < ex; x++, n++)
+          for (int k = 0; k < ch; k++) sum[k] += img->data[y * img->stride + x * ch + k];
+      if (!n) continue;
+      for (int y = by; y < ey; y++)
+        for (int x = bx; x < ex; x++)
+          for (int k = 0; k < ch; k++)
+            img->data[y * img->stride + x * ch + k] = (uint8_t)(sum[k] / n);
+    }
+}
+
+static void cues_privacy(perceiver *p, media_image *frame) {
+  cues *c = (cues *)p;
+  for (int i = 0; i < c->n_others; i++) pixelate(frame, &c->others[i]);
 }
 
 static void cues_destroy(perceiver *p) {
@@ -238,6 +275,7 @@ int perceive_cues_create(const pipeline_config *config, perceiver **out, char *e
   c->base.run = cues_run;
   c->base.draw = cues_draw;
   c->base.destroy = cues_destroy;
+  c->base.privacy = cues_privacy;
   c->base.calibrating = config->calibration_s > 0;
   c->calibrated = config->calibration_s <= 0;
   c->base.stage_count = 4;

@@ -263,6 +263,9 @@ int pipeline_run(const pipeline_config *cfg, volatile int *stop, pipeline_stats 
         snprintf(err, err_size, "%s", why);
         goto out;
       }
+      /* Faces other than the driver's are hidden before anything is drawn
+       * or encoded: what must not leave the car does not. */
+      if (cfg->privacy_blur && per->privacy) per->privacy(per, &canvas);
       if (cfg->draw) {
         per->draw(per, &canvas);
         annotate(&canvas, per, state, confidence, per->calibrating, t, n_alerts > 0);

@@ -80,6 +80,7 @@ typedef struct pipeline_config {
   bool summary;
   double stream_kbps; /* what streaming the video would cost, for the summary */
   bool draw;          /* annotate frames (alerts, status page) */
+  bool privacy_blur;  /* pixelate every face but the driver's in frames that leave the device */
 } pipeline_config;
 
 void pipeline_config_default(pipeline_config *config);

@@ -232,13 +232,14 @@ static int apply(const cJSON *root, pipeline_config *c, char *err, size_t n) {
     return -1;
   if (rc) return rc;
   if ((s = section(root, "sinks", err, n, &rc))) {
-    static const char *const k[] = {"events",  "mqtt",        "alerts_dir", "status",
-                                    "summary", "stream_kbps", "draw",       NULL};
+    static const char *const k[] = {"events",      "mqtt", "alerts_dir", "status",       "summary",
+                                    "stream_kbps", "draw", "agent",      "privacy_blur", NULL};
     if (check_members(s, "sinks", k, err, n) ||
         get_string(s, "events", c->events_path, sizeof c->events_path, err, n) ||
         get_string(s, "alerts_dir", c->alerts_dir, sizeof c->alerts_dir, err, n) ||
         get_string(s, "agent", c->agent_socket, sizeof c->agent_socket, err, n) ||
         get_bool(s, "summary", &c->summary, err, n) || get_bool(s, "draw", &c->draw, err, n) ||
+        get_bool(s, "privacy_blur", &c->privacy_blur, err, n) ||
         get_number(s, "stream_kbps", &c->stream_kbps, 0, 1e6, err, n))
       return -1;
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(s, "mqtt");

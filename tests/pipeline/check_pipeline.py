@@ -8,10 +8,12 @@
   cues    cue mode with the pretrained face/mesh/iris, hands, pose and object
           models: calibration, then a driver seen and judged; per-stage figures
   status  the live status page in headless Chromium (check_status_page.js)
+  privacy two people in the frame (skimage's astronaut twice): the driver's
+          face is kept, the other is pixelated in frames that leave the device
   agent   under a real ledged (offline: no broker reachable): every event
           lands in the agent's durable outbox, in order, for its device
 
-usage: check_pipeline.py LEDGE WORKDIR {replay|cues|status|agent} [LEDGED]
+usage: check_pipeline.py LEDGE WORKDIR {replay|cues|status|privacy|agent} [LEDGED]
 """
 import json
 import os
@@ -177,6 +179,53 @@ elif WHAT == "status":
         pl.terminate()
         _, err = pl.communicate(timeout=30)
     check("pipeline stops cleanly on SIGTERM", pl.returncode == 0, err)
+
+elif WHAT == "privacy":
+    import urllib.request
+    os.makedirs(f"{WORK}/frames")
+    prog = ("from PIL import Image\n"
+            "a = Image.open('/usr/lib/python3/dist-packages/skimage/data/astronaut.png').convert('RGB')\n"
+            "im = Image.new('RGB', (640, 400), (40, 40, 40))\n"
+            "im.paste(a.resize((320, 320)), (0, 40)); im.paste(a.resize((220, 220)), (400, 100))\n"
+            f"[im.save('{WORK}/frames/f%03d.png' % i) for i in range(80)]\n")
+    subprocess.run(["/usr/bin/python3", "-c", prog], check=True)
+    port = free_port()
+    cfg = write(f"{WORK}/privacy.json", {
+        "perception": "cues", "source": {"input": f"{WORK}/frames", "fps": 10, "realtime": True},
+        "schedule": {"rate_hz": 0}, "cues": {"calibration_s": 0.5, "hands_every": 0, "pose_every": 0, "objects_every": 0},
+        "sinks": {"events": "", "privacy_blur": True, "draw": False, "status": {"port": port}}})
+    pl = subprocess.Popen([LEDGE, "pipeline", "run", cfg], stderr=subprocess.PIPE, text=True)
+    try:
+        jpeg = None
+        for _ in range(300):
+            try:
+                st = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/status.json", timeout=2))
+                if st["perceived"] >= 3:
+                    jpeg = urllib.request.urlopen(f"http://127.0.0.1:{port}/frame.jpg", timeout=2).read()
+                    break
+            except OSError:
+                pass
+            time.sleep(0.1)
+    finally:
+        pl.terminate()
+        pl.communicate(timeout=30)
+    check("a frame from the status page", jpeg is not None)
+    if jpeg:
+        with open(f"{WORK}/frame.jpg", "wb") as f:
+            f.write(jpeg)
+        # Flat neighbours (|difference| <= 2 grey levels) in each face, in the
+        # frame sent and in the source: the driver's face (larger, left)
+        # keeps its texture, the other's becomes flat blocks.
+        prog = ("import numpy as np\nfrom PIL import Image\n"
+                "def flat(path, x0, y0, x1, y1):\n"
+                "    im = np.asarray(Image.open(path).convert('L'), dtype=float)[y0:y1, x0:x1]\n"
+                "    return float((np.abs(np.diff(im, axis=1)) <= 2).mean())\n"
+                f"for p in ['{WORK}/frame.jpg', '{WORK}/frames/f000.png']:\n"
+                "    print(flat(p, 120, 80, 190, 170), flat(p, 470, 130, 520, 190))\n")
+        r = subprocess.run(["/usr/bin/python3", "-c", prog], capture_output=True, text=True)
+        (driver, other), (driver0, other0) = [tuple(map(float, l.split())) for l in r.stdout.splitlines()]
+        check("driver's face kept", abs(driver - driver0) < 0.1, (driver, driver0))
+        check("the other face pixelated", other > other0 + 0.3, (other, other0))
 
 elif WHAT == "agent":
     import sqlite3
