@@ -138,7 +138,7 @@ mosquitto_pub -V 5 -h 127.0.0.1 -p "$BP" -q 1 -t "ledge/infer/$name/request" -l 
 wait $SUB || log "MQTT: not every request was answered"
 t1=$(date +%s.%N)
 echo "$t0 $t1" >"$WORK/mqtt_time.txt"
-kill -TERM $MQTT_SERVER
+kill -TERM $MQTT_SERVER 2>/dev/null || true
 wait $MQTT_SERVER || true
 
 # ---- report ---------------------------------------------------------------------------------------------
