@@ -171,15 +171,19 @@ static void interleave(int kr, int nr, const uint8_t *const *row, const uint8_t 
   }
 }
 
-/* Packs B rows [0, kp) x columns [j0, j0 + cols) into a panel of nr
- * columns (zero past cols and past k). */
-static void pack_b(const lg_qgemm_desc *d, int64_t j0, int64_t cols, uint8_t *panel,
-                   uint8_t tmp[KR_MAX][NR_MAX], const uint8_t *zeros) {
+/* Packs B rows [0, kp) x columns [j0, j0 + cols) into ceil(cols / nr)
+ * panels of nr columns each (zero past cols and past k), panel q at
+ * panels + q * panel_bytes. Rows are fetched once for the whole block, so
+ * an im2col row function runs once per row, not once per panel. */
+static void pack_b_block(const lg_qgemm_desc *d, int64_t j0, int64_t cols, uint8_t *panels,
+                         size_t panel_bytes, uint8_t *rows_tmp, int64_t row_cap,
+                         const uint8_t *zeros) {
   const lg_qgemm_kernel *kern = d->kern;
   int kr = kern->kr, nr = kern->nr;
-  int64_t kp = round_up(d->k, kr);
+  int64_t kp = round_up(d->k, kr), n_panels = (cols + nr - 1) / nr;
   uint8_t flip = d->b_flip;
   size_t group_bytes = (size_t)(nr * kr) * elem_bytes(kern);
+  uint8_t pad[KR_MAX][NR_MAX];
   for (int64_t g = 0; g < kp / kr; g++) {
     const uint8_t *row[KR_MAX];
     uint8_t fl[KR_MAX];
@@ -189,17 +193,24 @@ static void pack_b(const lg_qgemm_desc *d, int64_t j0, int64_t cols, uint8_t *pa
       if (p >= d->k)
         row[t] = zeros;
       else if (d->b_row)
-        row[t] = d->b_row(d->b_ctx, p, j0, cols, tmp[t]);
+        row[t] = d->b_row(d->b_ctx, p, j0, cols, rows_tmp + t * row_cap);
       else
         row[t] = d->b + p * d->ldb + j0;
-      if (cols < nr && row[t] != zeros) {
-        /* a partial panel: pad the row with zeros (the outputs are not stored) */
-        if (row[t] != tmp[t]) memcpy(tmp[t], row[t], (size_t)cols);
-        memset(tmp[t] + cols, 0, (size_t)(nr - cols));
-        row[t] = tmp[t];
-      }
     }
-    interleave(kr, nr, row, fl, panel + (size_t)g * group_bytes);
+    for (int64_t q = 0; q < n_panels; q++) {
+      int64_t c = cols - q * nr < nr ? cols - q * nr : nr;
+      const uint8_t *prow[KR_MAX];
+      for (int t = 0; t < kr; t++) {
+        prow[t] = row[t] + q * nr;
+        if (c < nr) {
+          /* a partial panel: pad the row with zeros (the outputs are not stored) */
+          memcpy(pad[t], prow[t], (size_t)c);
+          memset(pad[t] + c, 0, (size_t)(nr - c));
+          prow[t] = pad[t];
+        }
+      }
+      interleave(kr, nr, prow, fl, panels + (size_t)q * panel_bytes + (size_t)g * group_bytes);
+    }
   }
 }
 
@@ -216,31 +227,41 @@ static void qgemm_tasks(void *ctx, int64_t begin, int64_t end) {
   const lg_qgemm_kernel *kern = d->kern;
   int mr = kern->mr, nr = kern->nr;
   size_t panel_bytes = (size_t)(pl->kp * nr) * elem_bytes(kern);
-  uint8_t *panel = lg_aligned_alloc(panel_bytes);
-  if (!panel) return; /* the caller checked the sizes; an allocation this small does not fail */
-  uint8_t tmp[KR_MAX][NR_MAX];
-  static const uint8_t zeros[NR_MAX];
+  int64_t max_panels = (pl->nc + nr - 1) / nr, row_cap = max_panels * nr;
+  uint8_t *panels = lg_aligned_alloc(panel_bytes * (size_t)max_panels);
+  uint8_t *rows_tmp = malloc((size_t)(KR_MAX * row_cap));
+  uint8_t *zeros = calloc((size_t)row_cap, 1);
+  if (!panels || !rows_tmp || !zeros) {
+    /* the caller bounded the sizes (a few MB at most) */
+    lg_aligned_free(panels);
+    free(rows_tmp);
+    free(zeros);
+    return;
+  }
   int32_t acc[16 * NR_MAX] __attribute__((aligned(64)));
   size_t a_panel_bytes = (size_t)(mr * pl->kp) * elem_bytes(kern);
+  size_t out_bytes = d->epi.out == LG_QOUT_U8 || d->epi.out == LG_QOUT_S8 ? 1 : 4;
   for (int64_t task = begin; task < end; task++) {
     int64_t mb = task % pl->m_blocks, nb = task / pl->m_blocks;
     int64_t i0 = mb * pl->mc, i1 = i0 + pl->mc < d->m ? i0 + pl->mc : d->m;
     int64_t j0 = nb * pl->nc, j1 = j0 + pl->nc < d->n ? j0 + pl->nc : d->n;
+    pack_b_block(d, j0, j1 - j0, panels, panel_bytes, rows_tmp, row_cap, zeros);
     for (int64_t j = j0; j < j1; j += nr) {
       int cols = j1 - j < nr ? (int)(j1 - j) : nr;
-      pack_b(d, j, cols, panel, tmp, zeros);
+      const uint8_t *panel = panels + (size_t)((j - j0) / nr) * panel_bytes;
       for (int64_t i = i0; i < i1; i += mr) {
         int rows = i1 - i < mr ? (int)(i1 - i) : mr;
         kern->ukernel(pl->kp, (const uint8_t *)d->a_packed + (size_t)(i / mr) * a_panel_bytes,
                       panel, acc);
-        size_t out_bytes = d->epi.out == LG_QOUT_U8 || d->epi.out == LG_QOUT_S8 ? 1 : 4;
         kern->store(&d->epi, acc, nr, rows, cols, i,
                     (uint8_t *)d->c + (size_t)(i * d->c_rs + j * d->c_cs) * out_bytes, d->c_rs,
                     d->c_cs);
       }
     }
   }
-  lg_aligned_free(panel);
+  lg_aligned_free(panels);
+  free(rows_tmp);
+  free(zeros);
 }
 
 void lg_qgemm(const lg_qgemm_desc *d, lg_threadpool *pool) {
@@ -263,7 +284,11 @@ void lg_qgemm(const lg_qgemm_desc *d, lg_threadpool *pool) {
   int threads = lg_threadpool_size(pool);
   if (d->m * d->n * d->k < 65536) threads = 1;
   pl.mc = round_up(d->m < MC_MAX ? d->m : MC_MAX, mr);
-  pl.nc = round_up(d->n < 8 * nr ? d->n : 8 * nr, nr);
+  /* Column blocks of up to 8 panels, fewer when K is long: the packed
+   * block (kp x nc bytes) should stay within L2. */
+  int64_t max_nc = 8 * nr;
+  while (max_nc > nr && pl.kp * max_nc * (int64_t)elem_bytes(kern) > (512 << 10)) max_nc -= nr;
+  pl.nc = round_up(d->n < max_nc ? d->n : max_nc, nr);
   for (;;) {
     pl.m_blocks = (d->m + pl.mc - 1) / pl.mc;
     pl.n_blocks = (d->n + pl.nc - 1) / pl.nc;
@@ -349,4 +374,19 @@ lg_qdw_fn lg_qdw_kernel(lg_isa isa) {
 #endif
   (void)isa;
   return lg_qdw_plane;
+}
+
+void lg_dequantize_8(lg_isa isa, const void *q, int64_t n, bool u8, int32_t zp, float scale,
+                     float *y) {
+#ifdef LG_HAVE_X86_QKERNELS
+  if (isa == LG_ISA_AVX512) {
+    lg_dequantize_u8_avx512(q, n, u8, zp, scale, y);
+    return;
+  }
+#endif
+  (void)isa;
+  if (u8)
+    for (int64_t i = 0; i < n; i++) y[i] = (float)(((const uint8_t *)q)[i] - zp) * scale;
+  else
+    for (int64_t i = 0; i < n; i++) y[i] = (float)(((const int8_t *)q)[i] - zp) * scale;
 }

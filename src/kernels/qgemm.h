@@ -130,6 +130,11 @@ lg_qdw_fn lg_qdw_kernel(lg_isa isa);
 void lg_quantize_f32(lg_isa isa, const float *x, int64_t n, float scale, float zp, float lo,
                      float hi, bool u8, void *y);
 
+/* DequantizeLinear per tensor, uint8 (u8) or int8 -> float: y = (q - zp) *
+ * scale, bit-exact with the reference. */
+void lg_dequantize_8(lg_isa isa, const void *q, int64_t n, bool u8, int32_t zp, float scale,
+                     float *y);
+
 /* The portable store, also the fallback of the vector ones. */
 void lg_qgemm_store_generic(const lg_qgemm_epilogue *e, const int32_t *acc, int64_t ld_acc,
                             int rows, int cols, int64_t row0, void *c, int64_t rs, int64_t cs);
@@ -142,6 +147,7 @@ void lg_qgemm_store_avx512(const lg_qgemm_epilogue *e, const int32_t *acc, int64
 void lg_quantize_f32_avx512(const float *x, int64_t n, float scale, float zp, float lo, float hi,
                             bool u8, void *y);
 void lg_qdw_plane_avx512(const lg_qdw_args *a);
+void lg_dequantize_u8_avx512(const void *q, int64_t n, bool u8, int32_t zp, float scale, float *y);
 void lg_qgemm_ukernel_6x16_avx2(int64_t kp, const void *a, const void *b, int32_t *acc);
 void lg_qgemm_store_avx2(const lg_qgemm_epilogue *e, const int32_t *acc, int64_t ld_acc, int rows,
                          int cols, int64_t row0, void *c, int64_t rs, int64_t cs);

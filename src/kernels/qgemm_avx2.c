@@ -27,7 +27,8 @@ T256 void lg_qgemm_ukernel_6x16_avx2(int64_t kp, const void *a, const void *b, i
     STEP(0)
     STEP(1)
     STEP(2)
-    STEP(3) STEP(4) STEP(5)
+    STEP(3)
+    STEP(4) STEP(5)
 #undef STEP
         ap += 12;
     bp += 32;

@@ -32,7 +32,8 @@ TVNNI void lg_qgemm_ukernel_8x32_vnni(int64_t kp, const void *a, const void *b, 
     STEP(2)
     STEP(3)
     STEP(4)
-    STEP(5) STEP(6) STEP(7)
+    STEP(5)
+    STEP(6) STEP(7)
 #undef STEP
         ap += 32;
     bp += 128;
@@ -192,6 +193,21 @@ T512 void lg_qdw_plane_avx512(const lg_qdw_args *a) {
     size_t out_bytes = a->epi->out == LG_QOUT_U8 || a->epi->out == LG_QOUT_S8 ? 1 : 4;
     a->store(a->epi, row, a->ow, 1, (int)a->ow, a->channel,
              (uint8_t *)a->y + (size_t)(oh * a->ow) * out_bytes, 0, 1);
+  }
+}
+#endif
+
+#ifdef LG_HAVE_X86_QKERNELS
+/* DequantizeLinear per tensor: (q - zp) * scale in float, as the reference. */
+T512 void lg_dequantize_u8_avx512(const void *q, int64_t n, bool u8, int32_t zp, float scale,
+                                  float *y) {
+  __m512i vz = _mm512_set1_epi32(zp);
+  __m512 vs = _mm512_set1_ps(scale);
+  for (int64_t i = 0; i < n; i += 16) {
+    __mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+    __m128i b = _mm_maskz_loadu_epi8(m, (const uint8_t *)q + i);
+    __m512i v = u8 ? _mm512_cvtepu8_epi32(b) : _mm512_cvtepi8_epi32(b);
+    _mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(v, vz)), vs));
   }
 }
 #endif

@@ -154,14 +154,8 @@ static lg_status dequantize_run(const lg_node *node, lg_tensor *const *in, lg_te
   const lg_tensor *x = in[0], *scale = in[1], *zp = node->n_in > 2 ? in[2] : NULL;
   if (is_q8(x->dtype) && lg_tensor_count(scale) == 1 && (!zp || lg_tensor_count(zp) == 1) &&
       lg_isa_active() != LG_ISA_REFERENCE) {
-    float s = ((const float *)scale->data)[0];
-    int32_t z = zp ? q8_get(zp, 0) : 0;
-    int64_t n = lg_tensor_count(x);
-    float *y = out[0]->data;
-    if (x->dtype == LEDGE_UINT8)
-      for (int64_t i = 0; i < n; i++) y[i] = (float)(((const uint8_t *)x->data)[i] - z) * s;
-    else
-      for (int64_t i = 0; i < n; i++) y[i] = (float)(((const int8_t *)x->data)[i] - z) * s;
+    lg_dequantize_8(lg_isa_active(), x->data, lg_tensor_count(x), x->dtype == LEDGE_UINT8,
+                    zp ? q8_get(zp, 0) : 0, ((const float *)scale->data)[0], out[0]->data);
     return LEDGE_OK;
   }
   int axis = quant_axis(node, x);
