@@ -11,13 +11,15 @@
 #include "pipeline/interpret_config.h"
 
 int cmd_interpret_evaluate(int argc, char **argv);
+int cmd_interpret_fit(int argc, char **argv);
 
 static void usage(FILE *f) {
   fprintf(
       f,
       "usage: ledge interpret [--config FILE] [--smoothing none|ema|hmm] [--states]\n"
       "                       [--summary] [--input FILE]\n"
-      "       ledge interpret evaluate --help\n\n"
+      "       ledge interpret evaluate --help      (simulated drives: precision, recall)\n"
+      "       ledge interpret fit --help           (per-state thresholds from a replay)\n\n"
       "Reads one frame per line (JSON Lines, stdin unless --input):\n"
       "  {\"t\": seconds, \"probs\": {\"normal\": p, \"texting\": p, \"looking-away\": p,\n"
       "   \"on-phone\": p}, \"speed_kmh\": v}        (speed optional; no probs, \"face\": false\n"
@@ -49,6 +51,7 @@ static void write_summary(const interp *it) {
 
 int cmd_interpret(int argc, char **argv) {
   if (argc >= 2 && !strcmp(argv[1], "evaluate")) return cmd_interpret_evaluate(argc - 1, argv + 1);
+  if (argc >= 2 && !strcmp(argv[1], "fit")) return cmd_interpret_fit(argc - 1, argv + 1);
   interp_config config;
   interp_config_default(&config);
   const char *config_path = NULL, *smoothing = NULL, *input = NULL;

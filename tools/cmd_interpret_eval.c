@@ -11,17 +11,17 @@
 #define MAX_RATES 16
 
 static void usage(FILE *f) {
-  fprintf(
-      f,
-      "usage: ledge interpret evaluate [--hours H] [--rates R1,R2,...] [--seed N]\n"
-      "                                [--flicker P] [--dropout P] [--confusion P]\n"
-      "                                [--speed KMH] [--config FILE] [--json] [--plot OUT.png]\n\n"
-      "Simulates H hours of driving (default 2) with glances, time-sharing, texting and\n"
-      "calls; makes noisy per-frame predictions from it (flicker 0.15, dropout 0.05,\n"
-      "texting/on-phone confusion 0.2 by default) and scores the alerts against those\n"
-      "the ground truth raises: precision, recall, false alerts per hour, latency.\n"
-      "Compares the naive baseline (every frame at 30 Hz taken at face value) with\n"
-      "the configured interpretation at each rate (default 30,15,10,5,3,2,1 Hz).\n");
+  fprintf(f,
+          "usage: ledge interpret evaluate [--hours H] [--rates R1,R2,...] [--seed N]\n"
+          "                                [--flicker P] [--dropout P] [--confusion P]\n"
+          "                                [--speed KMH] [--confidence STATE=F] [--config FILE]\n"
+          "                                [--dump REPLAY.jsonl] [--json] [--plot OUT.png]\n\n"
+          "Simulates H hours of driving (default 2) with glances, time-sharing, texting and\n"
+          "calls; makes noisy per-frame predictions from it (flicker 0.15, dropout 0.05,\n"
+          "texting/on-phone confusion 0.2 by default) and scores the alerts against those\n"
+          "the ground truth raises: precision, recall, false alerts per hour, latency.\n"
+          "Compares the naive baseline (every frame at 30 Hz taken at face value) with\n"
+          "the configured interpretation at each rate (default 30,15,10,5,3,2,1 Hz).\n");
 }
 
 static int parse_rates(const char *text, double *rates, int *n) {
@@ -57,7 +57,8 @@ static int plot(const char *path, const interp_eval_result *raw, const interp_ev
       g,
       "set terminal pngcairo size 900,520 font 'sans,11'\nset output '%s'\n"
       "set title 'Alerts from noisy per-frame predictions: interpreted vs every frame raw'\n"
-      "set xlabel 'inference rate (frames/s)'\nset logscale x\nset xrange [0.8:40]\nset ylabel 'precision, recall'\n"
+      "set xlabel 'inference rate (frames/s)'\nset logscale x\nset xrange [0.8:40]\nset ylabel "
+      "'precision, recall'\n"
       "set yrange [0:1.05]\nset y2label 'false alerts per hour'\nset y2tics\nset ytics nomirror\n"
       "set key bottom right\nset grid\n",
       path);
@@ -89,7 +90,7 @@ int cmd_interpret_evaluate(int argc, char **argv) {
   interp_config_default(&config);
   double rates[MAX_RATES] = {30, 15, 10, 5, 3, 2, 1};
   int n_rates = 7;
-  const char *plot_path = NULL, *config_path = NULL;
+  const char *plot_path = NULL, *config_path = NULL, *dump_path = NULL;
   bool json = false;
   for (int i = 1; i < argc; i++) {
     const char *v;
@@ -121,6 +122,16 @@ int cmd_interpret_evaluate(int argc, char **argv) {
         return cli_fail("interpret evaluate: --speed must be in [0, 400) km/h");
     } else if (cli_option(argc, argv, &i, "--config", &v)) {
       config_path = v;
+    } else if (cli_option(argc, argv, &i, "--dump", &v)) {
+      dump_path = v;
+    } else if (cli_option(argc, argv, &i, "--confidence", &v)) {
+      char name[32];
+      double f;
+      int state = -1;
+      if (sscanf(v, "%31[^=]=%lf", name, &f) == 2) state = interp_state_from_name(name);
+      if (state < 0 || state >= INTERP_STATE_COUNT || !(f > 0 && f <= 1))
+        return cli_fail("interpret evaluate: --confidence takes STATE=F with F in (0, 1]");
+      o.confidence[state] = f;
     } else if (cli_option(argc, argv, &i, "--plot", &v)) {
       plot_path = v;
     } else if (!strcmp(argv[i], "--json")) {
@@ -179,6 +190,87 @@ int cmd_interpret_evaluate(int argc, char **argv) {
              r->mean_latency_s);
     }
   }
+  if (dump_path) {
+    interp_replay replay;
+    if (interp_simulate(&o, rates[0], &replay))
+      return cli_fail("interpret evaluate: simulation failed");
+    int rc = interp_replay_save(dump_path, &replay);
+    interp_replay_free(&replay);
+    if (rc) return cli_fail("interpret evaluate: cannot write %s", dump_path);
+  }
   if (plot_path) return plot(plot_path, &raw, res, n_rates);
+  return 0;
+}
+
+static void fit_usage(FILE *f) {
+  fprintf(f,
+          "usage: ledge interpret fit --input REPLAY.jsonl [--config FILE] [--json]\n\n"
+          "Fits per-state thresholds on a labelled replay: frames as `ledge interpret` reads\n"
+          "them, each with \"label\": its true state. The alerts its labels raise are the\n"
+          "reference; the thresholds of texting, looking-away and on-phone are searched\n"
+          "(0.2..0.8) for the best F1 of the alerts, then the fewest false alerts.\n"
+          "Writes the fitted configuration (the input --config with its thresholds\n"
+          "replaced) as JSON on stdout, ready for --config; the scores before and after\n"
+          "go to stderr (--json: one object with both and the configuration).\n");
+}
+
+int cmd_interpret_fit(int argc, char **argv) {
+  interp_config config;
+  interp_config_default(&config);
+  const char *input = NULL, *config_path = NULL;
+  bool json = false;
+  for (int i = 1; i < argc; i++) {
+    const char *v;
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      fit_usage(stdout);
+      return 0;
+    } else if (cli_option(argc, argv, &i, "--input", &v)) {
+      input = v;
+    } else if (cli_option(argc, argv, &i, "--config", &v)) {
+      config_path = v;
+    } else if (!strcmp(argv[i], "--json")) {
+      json = true;
+    } else {
+      fit_usage(stderr);
+      return cli_fail("interpret fit: unknown argument '%s'", argv[i]);
+    }
+  }
+  if (!input) {
+    fit_usage(stderr);
+    return cli_fail("interpret fit: --input REPLAY.jsonl is required");
+  }
+  char err[512];
+  if (config_path && interp_config_load(config_path, &config, err, sizeof err))
+    return cli_fail("interpret fit: %s", err);
+  interp_replay replay;
+  if (interp_replay_load(input, &replay, err, sizeof err))
+    return cli_fail("interpret fit: %s", err);
+  interp_eval_result before, after;
+  int rc = interp_fit_thresholds(&replay, &config, &before, &after);
+  interp_replay_free(&replay);
+  if (rc) return cli_fail("interpret fit: bad configuration or out of memory");
+  char thresholds[256];
+  int n = snprintf(thresholds, sizeof thresholds, "{");
+  for (int s = INTERP_TEXTING; s <= INTERP_ON_PHONE; s++)
+    n += snprintf(thresholds + n, sizeof thresholds - n, "%s\"%s\": %.2f",
+                  s > INTERP_TEXTING ? ", " : "", interp_state_name(s), config.enter_threshold[s]);
+  snprintf(thresholds + n, sizeof thresholds - n, "}");
+  if (json) {
+    printf(
+        "{\"thresholds\": %s, \"before\": {\"precision\": %.4f, \"recall\": %.4f, "
+        "\"false_per_hour\": %.3f, "
+        "\"alerts\": %d, \"reference_alerts\": %d}, \"after\": {\"precision\": %.4f, \"recall\": "
+        "%.4f, "
+        "\"false_per_hour\": %.3f, \"alerts\": %d, \"reference_alerts\": %d}}\n",
+        thresholds, before.precision, before.recall, before.false_per_hour, before.alerts,
+        before.truth_alerts, after.precision, after.recall, after.false_per_hour, after.alerts,
+        after.truth_alerts);
+  } else {
+    fprintf(stderr, "before: precision %.3f recall %.3f, %.1f false alerts/h\n", before.precision,
+            before.recall, before.false_per_hour);
+    fprintf(stderr, "after:  precision %.3f recall %.3f, %.1f false alerts/h\n", after.precision,
+            after.recall, after.false_per_hour);
+    printf("{\"thresholds\": %s}\n", thresholds);
+  }
   return 0;
 }

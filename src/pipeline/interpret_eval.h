@@ -22,6 +22,10 @@ typedef struct interp_eval_options {
   double flicker;   /* probability a frame's top state is a wrong one */
   double dropout;   /* probability a frame finds no driver */
   double confusion; /* probability texting and on-phone are swapped */
+  /* How sure the classifier is of each state when it shows it: the top
+   * probability (0.5..0.95) is multiplied by this (1: as is; < 1: a class the
+   * model is never very sure of, the case per-state thresholds are for). */
+  double confidence[INTERP_STATE_COUNT];
 } interp_eval_options;
 
 typedef struct interp_eval_result {
@@ -44,5 +48,35 @@ int interp_evaluate(const interp_eval_options *options, const interp_config *con
 /* The configuration of the naive baseline: every frame at face value, no
  * smoothing, no debouncing, no hysteresis; the rules as in config. */
 void interp_config_raw(const interp_config *config, interp_config *raw);
+
+/* A labelled replay: frames (as `ledge interpret` reads them) with the true
+ * state of each. */
+typedef struct interp_replay {
+  interp_frame *frames;
+  interp_state *labels;
+  long n;
+} interp_replay;
+
+void interp_replay_free(interp_replay *replay);
+
+/* Simulated drive (as interp_evaluate) as a labelled replay at rate_hz. */
+int interp_simulate(const interp_eval_options *options, double rate_hz, interp_replay *out);
+
+/* Reads a labelled replay: JSON Lines of frames with "label": a state name.
+ * Returns 0, or -1 with one line in err. */
+int interp_replay_load(const char *path, interp_replay *out, char *err, size_t err_size);
+/* Writes one as JSON Lines (t, probs or face:false, label, speed_kmh if set). */
+int interp_replay_save(const char *path, const interp_replay *replay);
+
+/* Scores config on a replay: reference alerts from its labels (no
+ * smoothing), candidate alerts from its probabilities. */
+int interp_score(const interp_replay *replay, const interp_config *config,
+                 interp_eval_result *result);
+
+/* Fits the per-state entry thresholds of *config on a replay (coordinate
+ * search over 0.2..0.8, maximizing F1 of the alerts, then fewer false
+ * alerts). *before and *after (may be NULL) get the scores. */
+int interp_fit_thresholds(const interp_replay *replay, interp_config *config,
+                          interp_eval_result *before, interp_eval_result *after);
 
 #endif

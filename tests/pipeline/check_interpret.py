@@ -11,6 +11,7 @@ driver is not seen, and no alert from single-frame flicker.
 usage: check_interpret.py LEDGE
 """
 import json
+import os
 import random
 import subprocess
 import sys
@@ -157,6 +158,29 @@ if p.returncode == 0:
     check("evaluate: interpreted beats raw",
           best["precision"] > raw["precision"] + 0.2 and best["recall"] > raw["recall"] + 0.2 and
           best["false_per_hour"] < raw["false_per_hour"], res)
+
+# Per-state thresholds fitted on a labelled replay: a classifier never very
+# sure of looking-away gets a lower looking-away threshold, and the alerts
+# get better (F1) on that replay. (EMA smoothing keeps the classifier's
+# scale, where one global threshold fails such a class.)
+replay = (sys.argv[2] if len(sys.argv) > 2 else "interp") + ".replay.jsonl"
+ema = (sys.argv[2] if len(sys.argv) > 2 else "interp") + ".ema.json"
+with open(ema, "w") as f:
+    json.dump({"smoothing": "ema"}, f)
+p = subprocess.run([LEDGE, "interpret", "evaluate", "--hours", "1", "--rates", "10", "--confidence",
+                    "looking-away=0.6", "--config", ema, "--dump", replay], capture_output=True, text=True,
+                   timeout=120)
+check("dump a labelled replay", p.returncode == 0 and os.path.getsize(replay) > 1000, p.stderr)
+p = subprocess.run([LEDGE, "interpret", "fit", "--input", replay, "--config", ema, "--json"],
+                   capture_output=True, text=True, timeout=300)
+check("fit runs", p.returncode == 0, p.stderr)
+if p.returncode == 0:
+    fit = json.loads(p.stdout)
+    f1 = lambda r: 2 * r["precision"] * r["recall"] / max(r["precision"] + r["recall"], 1e-9)
+    check("fit lowers the unsure state's threshold", fit["thresholds"]["looking-away"] < 0.5, fit)
+    check("fit improves the alerts", f1(fit["after"]) > f1(fit["before"]) + 0.2, fit)
+p = subprocess.run([LEDGE, "interpret", "fit", "--input", "/nonexistent.jsonl"], capture_output=True, text=True)
+check("fit: missing replay", p.returncode == 1 and "cannot open" in p.stderr, p.stderr)
 
 if failures:
     print(f"{len(failures)} scenario(s) failed")
