@@ -295,7 +295,7 @@ int cmd_eval(int argc, char **argv) {
   train_loader *ld = NULL;
   ledge_tensor *input = NULL;
   char **names = NULL, **model_names = NULL;
-  int n_model_names = 0, *label_map = NULL;
+  int n_model_names = 0;
   eval_result r = {0};
   float *padded = NULL;
   int rc = 1;
@@ -339,14 +339,6 @@ int cmd_eval(int argc, char **argv) {
     goto out;
   }
 
-  train_dataset_options dopt;
-  train_dataset_options_init(&dopt);
-  dopt.limit = limit;
-  if (train_dataset_open(data_path, &dopt, &ds, err, sizeof err)) {
-    rc = cli_fail("eval: %s", err);
-    goto out;
-  }
-
   /* class names: the model's labels file, else the data's */
   char default_labels[4096];
   default_labels_path(model_path, default_labels, sizeof default_labels);
@@ -360,7 +352,21 @@ int cmd_eval(int argc, char **argv) {
     n_model_names = read_labels(default_labels, &model_names);
   }
 
-  /* the model's class count, from its output */
+  /* data that names its classes (folders, manifests with class names) is
+   * matched to the model's classes by name, so a folder that lacks a class
+   * or sorts differently still lines up; other data keeps its labels */
+  train_dataset_options dopt;
+  train_dataset_options_init(&dopt);
+  dopt.limit = limit;
+  if (n_model_names > 0) {
+    dopt.classes = (const char *const *)model_names;
+    dopt.num_classes_aligned = n_model_names;
+  }
+  if (train_dataset_open(data_path, &dopt, &ds, err, sizeof err)) {
+    rc = cli_fail("eval: %s", err);
+    goto out;
+  }
+
   if (cli_create_session(model, (int)threads, false, &session)) goto out;
   /* a model exported with a fixed batch (often 1) is fed that many images
    * at a time; a short last batch is padded with zeros */
@@ -368,28 +374,6 @@ int cmd_eval(int argc, char **argv) {
   if (fixed_batch) batch = fixed_batch;
   size_t sample_floats = (size_t)shape[0] * shape[1] * shape[2];
   int data_classes = train_dataset_num_classes(ds);
-  label_map = malloc(sizeof *label_map * (size_t)data_classes);
-  if (!label_map) {
-    rc = cli_fail("eval: out of memory");
-    goto out;
-  }
-  for (int c = 0; c < data_classes; c++) label_map[c] = c;
-  if (n_model_names > 0 && train_dataset_get_format(ds) == TRAIN_DATA_FOLDER) {
-    /* a folder's classes are its sorted subfolder names: match them to the
-     * model's classes by name, so a folder missing a class still lines up */
-    for (int c = 0; c < data_classes; c++) {
-      const char *name = train_dataset_class_name(ds, c);
-      int found = -1;
-      for (int m = 0; m < n_model_names && found < 0; m++)
-        if (!strcmp(model_names[m], name)) found = m;
-      if (found < 0) {
-        rc = cli_fail("eval: class folder '%s' is not one of the model's classes (%s)", name,
-                      labels_path ? labels_path : default_labels);
-        goto out;
-      }
-      label_map[c] = found;
-    }
-  }
 
   train_loader_options lo;
   train_loader_options_init(&lo, shape[0], shape[1], shape[2]);
@@ -454,8 +438,8 @@ int cmd_eval(int argc, char **argv) {
                       k);
         goto out;
       }
-      for (int c = 0; c < data_classes; c++)
-        if (label_map[c] >= k) {
+      for (long i = 0; i < train_dataset_count(ds); i++)
+        if (train_dataset_label(ds, i) >= k) {
           rc = cli_fail("eval: the data has labels up to %d but the model scores %d classes",
                         data_classes - 1, k);
           goto out;
@@ -470,7 +454,7 @@ int cmd_eval(int argc, char **argv) {
     const float *scores = ledge_tensor_data(out);
     for (int j = 0; j < b.count; j++) {
       const float *s = scores + (size_t)j * k;
-      int truth = label_map[b.labels[j]], best = 0, above = 0;
+      int truth = b.labels[j], best = 0, above = 0;
       for (int c = 1; c < k; c++)
         if (s[c] > s[best]) best = c;
       for (int c = 0; c < k; c++) above += s[c] > s[truth];
@@ -536,7 +520,6 @@ out:
   free(names);
   for (int c = 0; c < n_model_names; c++) free(model_names[c]);
   free(model_names);
-  free(label_map);
   free(r.confusion);
   return rc;
 }

@@ -257,6 +257,61 @@ static int looks_like_idx(const char *path) {
          magic[3] >= 1 && magic[3] <= 4;
 }
 
+/* Maps the labels of data that names its classes onto options->classes by
+ * name, and adopts that list as the class names. */
+static ledge_status align_classes(data_source *src, const train_dataset_options *options, char *err,
+                                  size_t err_size) {
+  int n = options->num_classes_aligned;
+  if (n < 1) return data_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "no classes to align to");
+  int named = src->class_names != NULL;
+  for (int c = 0; named && c < src->num_classes; c++) named = src->class_names[c] != NULL;
+  if (named) {
+    int *map = malloc(sizeof *map * (size_t)src->num_classes);
+    if (!map) return data_fail(err, err_size, LEDGE_ERR_NO_MEMORY, "out of memory");
+    for (int c = 0; c < src->num_classes; c++) {
+      map[c] = -1;
+      for (int k = 0; k < n && map[c] < 0; k++)
+        if (options->classes[k] && !strcmp(options->classes[k], src->class_names[c])) map[c] = k;
+      if (map[c] < 0) {
+        ledge_status st = data_fail(err, err_size, LEDGE_ERR_FORMAT,
+                                    "%s: class '%s' is not one of the %d training classes",
+                                    src->path, src->class_names[c], n);
+        free(map);
+        return st;
+      }
+    }
+    for (long i = 0; i < src->count; i++)
+      if (src->labels[i] >= 0 && src->labels[i] < src->num_classes)
+        src->labels[i] = map[src->labels[i]];
+    free(map);
+  }
+  for (long i = 0; i < src->count; i++)
+    if (src->labels[i] >= n)
+      return data_fail(err, err_size, LEDGE_ERR_FORMAT,
+                       "%s: label %d (sample %ld) is out of range for the %d training classes",
+                       src->path, (int)src->labels[i], i, n);
+  char **names = calloc((size_t)n, sizeof *names);
+  if (!names) return data_fail(err, err_size, LEDGE_ERR_NO_MEMORY, "out of memory");
+  for (int k = 0; k < n; k++) {
+    names[k] = strdup(options->classes[k] ? options->classes[k] : "");
+    if (!names[k]) {
+      for (int j = 0; j < k; j++) free(names[j]);
+      free(names);
+      return data_fail(err, err_size, LEDGE_ERR_NO_MEMORY, "out of memory");
+    }
+  }
+  if (src->class_names)
+    for (int c = 0; c < src->num_classes; c++) free(src->class_names[c]);
+  free(src->class_names);
+  src->class_names = names;
+  src->num_classes = n;
+  return LEDGE_OK;
+}
+
+const char *const *train_dataset_class_names(const train_dataset *dataset) {
+  return (const char *const *)dataset->src->class_names;
+}
+
 ledge_status train_dataset_open(const char *path, const train_dataset_options *options,
                                 train_dataset **out, char *err, size_t err_size) {
   *out = NULL;
@@ -299,6 +354,8 @@ ledge_status train_dataset_open(const char *path, const train_dataset_options *o
   if (status == LEDGE_OK && src->count == 0)
     status = data_fail(err, err_size, LEDGE_ERR_FORMAT, "%s holds no usable samples%s", path,
                        src->skipped ? " (every listed image is missing)" : "");
+  if (status == LEDGE_OK && options && options->classes)
+    status = align_classes(src, options, err, err_size);
   if (status == LEDGE_OK) status = data_finish_labels(src, options, err, err_size);
   if (status != LEDGE_OK) {
     source_release(src);

@@ -72,6 +72,12 @@ typedef struct train_dataset_options {
                                    list file's folder) */
   const char *label_attribute;  /* manifest: the label's key (NULL: "class") */
   const char *class_names_path; /* a file with one class name per line (NULL: see above) */
+  const char *const *classes;   /* align to these classes (e.g. the training set's, for a
+                                   validation set): labels of data that names its classes
+                                   (folders, manifests with class-metadata) are mapped by name,
+                                   and a class not in the list is an error; other data keeps
+                                   its labels, which must be below num_classes_aligned */
+  int num_classes_aligned;      /* entries in classes */
 } train_dataset_options;
 
 /* Fills options with the defaults (everything 0/NULL). */
@@ -126,6 +132,10 @@ ledge_status train_dataset_subset(const train_dataset *dataset, const long *indi
 ledge_status train_dataset_split(const train_dataset *dataset, double fraction, uint64_t seed,
                                  train_dataset **train, train_dataset **validation, char *err,
                                  size_t err_size);
+
+/* The class names as an array (num_classes entries, owned by the dataset):
+ * what train_dataset_options.classes takes to align another dataset. */
+const char *const *train_dataset_class_names(const train_dataset *dataset);
 
 /* Writes the class names, one per line, to path (the labels file that goes
  * beside an exported model). */

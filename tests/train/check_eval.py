@@ -138,6 +138,28 @@ def main():
         if p.returncode == 0:
             compare(json.loads(p.stdout), xs @ w.T + b, ys, name)
 
+    # a model trained by `ledge train` on the folder (classes = sorted folder
+    # names): ledge eval gives the trainer's own validation accuracy, on the
+    # folder and on the manifest, whose labels follow another order and are
+    # matched to the model's classes through their names
+    p = subprocess.run([cli, "train", "--train", os.path.join(data, "folder"), "--validation",
+                        os.path.join(data, "folder"), "--network", "cnn", "--num-classes", "10",
+                        "--image-shape", "1,28,28", "--epochs", "2", "--mini-batch-size", "16",
+                        "--learning-rate", "0.05", "--seed", "1", "-o",
+                        os.path.join(work, "trained.onnx"), "--json"],
+                       capture_output=True, text=True, timeout=300)
+    check(p.returncode == 0, "ledge train on the folder: " + p.stderr[-300:])
+    if p.returncode == 0:
+        own = json.loads(p.stdout.strip().splitlines()[-1])["validation_accuracy"]
+        for name in ("folder", "train.manifest"):
+            q = run(cli, os.path.join(work, "trained.onnx"), os.path.join(data, name), "--json")
+            check(q.returncode == 0, f"eval of the trained model on {name}")
+            if q.returncode == 0:
+                r = json.loads(q.stdout)
+                print(f"trained model on {name}: ledge eval {r['accuracy']:.4f}, trainer {own:.4f}")
+                check(abs(r["accuracy"] - own) < 1e-6, f"{name}: eval accuracy == the trainer's")
+                check(r["classes"][0] == "Ankle_boot", "classes from trained.labels.txt")
+
     # errors: one line, non-zero exit, never a crash
     rgb = os.path.join(work, "rgb.onnx")
     make_model(rgb, np.zeros((10, 3 * 784)), np.zeros(10), channels=3)

@@ -210,6 +210,52 @@ static void test_bad_data(void) {
     train_dataset_destroy(ds);
   }
 
+  /* aligning to another class list: named data is mapped by name, a class
+   * outside the list is an error, index-labelled data keeps its labels */
+  {
+    const char *reversed[10];
+    train_dataset *folder = NULL, *aligned = NULL;
+    CHECK_OK(train_dataset_open(at("folder"), NULL, &folder, err, sizeof err));
+    for (int c = 0; folder && c < 10; c++) reversed[c] = train_dataset_class_name(folder, 9 - c);
+    train_dataset_options_init(&opt);
+    opt.classes = reversed;
+    opt.num_classes_aligned = 10;
+    CHECK_OK(train_dataset_open(at("folder"), &opt, &aligned, err, sizeof err));
+    if (folder && aligned) {
+      int mapped = train_dataset_count(aligned) == train_dataset_count(folder);
+      for (long i = 0; mapped && i < train_dataset_count(folder); i++)
+        mapped = train_dataset_label(aligned, i) == 9 - train_dataset_label(folder, i);
+      CHECK(mapped && !strcmp(train_dataset_class_name(aligned, 0), reversed[0]));
+    }
+    train_dataset_destroy(aligned);
+    aligned = NULL;
+    /* the manifest names its classes in Fashion-MNIST order: aligned to the
+     * folder's sorted order, labels follow the names */
+    opt.classes = folder ? train_dataset_class_names(folder) : NULL;
+    CHECK_OK(train_dataset_open(at("train.manifest"), &opt, &aligned, err, sizeof err));
+    if (folder && aligned) {
+      int same = 1;
+      for (long i = 0; i < train_dataset_count(aligned); i++) {
+        int k = which(aligned, i);
+        for (long j = 0; k >= 0 && j < train_dataset_count(folder); j++)
+          if (which(folder, j) == k)
+            same &= train_dataset_label(folder, j) == train_dataset_label(aligned, i);
+      }
+      CHECK(same);
+    }
+    train_dataset_destroy(aligned);
+    aligned = NULL;
+    opt.num_classes_aligned = 9; /* the last class missing */
+    CHECK(train_dataset_open(at("folder"), &opt, &aligned, err, sizeof err) == LEDGE_ERR_FORMAT &&
+          strstr(err, "is not one of the 9 training classes"));
+    opt.num_classes_aligned = 10;
+    CHECK_OK(train_dataset_open(at("list.lst"), &opt, &aligned, err, sizeof err));
+    if (aligned) CHECK(train_dataset_label(aligned, 0) == expect_label[0]);
+    train_dataset_destroy(aligned);
+    train_dataset_destroy(folder);
+    train_dataset_options_init(&opt);
+  }
+
   /* unreadable images among good ones, and other sizes and modes: the
    * loader skips and counts the broken ones and resizes the rest */
   CHECK_OK(train_dataset_open(at("bad/mixed"), NULL, &ds, err, sizeof err));
