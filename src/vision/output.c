@@ -107,7 +107,11 @@ void vision_draw(const vision_result *r, media_image *img) {
                     it->pitch, it->roll);
     if (it->has_gaze && n > 0 && n < (int)sizeof text)
       snprintf(text + n, sizeof text - (size_t)n, " gaze %.2f %.2f", it->gaze_x, it->gaze_y);
-    media_draw_label(img, lround_i(it->x0), lround_i(it->y0), text, black, box, big);
+    /* keep the label inside the picture: shift it left where it would run off */
+    int tw, th, lx = lround_i(it->x0);
+    media_text_size(text, big, &tw, &th);
+    if (lx + tw + 4 * big > img->width) lx = img->width - tw - 4 * big;
+    media_draw_label(img, lx < 0 ? 0 : lx, lround_i(it->y0), text, black, box, big);
   }
 }
 
