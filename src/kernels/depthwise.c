@@ -10,6 +10,7 @@
  * attribute, so each level gets its own vector width.
  */
 #include "kernels/depthwise.h"
+#include "runtime/vmath.h"
 
 #include <string.h>
 
@@ -110,7 +111,7 @@ static inline float dw_point(const float *x, int64_t h, int64_t w, const float *
         for (int64_t ox = hi; ox < ow; ox++) yr[ox] = dw_act(act, yr[ox]);                       \
       } else {                                                                                   \
         /* The interior already went through the (identity) clamp. */                            \
-        lg_act_apply(act, yr, ow);                                                               \
+        lg_vact(act, yr, ow);                                                               \
       }                                                                                          \
     }                                                                                            \
   }
@@ -184,7 +185,7 @@ enum { DW_SCRATCH = 10240 };
       for (int64_t i = 0; i < rows; i++) {                                                       \
         float *yr = y + (oy0 + i) * ow;                                                          \
         memcpy(yr, out + i * wq, (size_t)ow * sizeof(float));                                    \
-        if (!simple_act) lg_act_apply(act, yr, ow);                                              \
+        if (!simple_act) lg_vact(act, yr, ow);                                              \
       }                                                                                          \
     }                                                                                            \
   }

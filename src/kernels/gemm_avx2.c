@@ -2,6 +2,7 @@
  * accumulators. Compiled for AVX2 per function: the library still runs on
  * CPUs without it (dispatch picks this kernel only where cpu.c found it). */
 #include "kernels/gemm.h"
+#include "runtime/vmath.h"
 
 #ifdef LG_HAVE_X86_KERNELS
 #include <immintrin.h>
@@ -81,7 +82,7 @@ T256 void lg_gemm_ukernel_6x16_avx2(int64_t kc, const float *a, int64_t lda, con
       _mm256_maskstore_ps(cr, m0, v0);                          \
       _mm256_maskstore_ps(cr + 8, m1, v1);                      \
     }                                                           \
-    if (other_act) lg_act_apply(act, cr, cols);                 \
+    if (other_act) lg_vact(act, cr, cols);                 \
   }
   ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5)
 #undef ROW

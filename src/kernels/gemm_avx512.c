@@ -2,6 +2,7 @@
  * accumulators. Compiled for AVX-512 per function: the library still runs on
  * CPUs without it (dispatch picks this kernel only where cpu.c found it). */
 #include "kernels/gemm.h"
+#include "runtime/vmath.h"
 
 #ifdef LG_HAVE_X86_KERNELS
 #include <immintrin.h>
@@ -79,7 +80,7 @@ T512 void lg_gemm_ukernel_8x32_avx512(int64_t kc, const float *a, int64_t lda, c
     }                                                               \
     _mm512_mask_storeu_ps(cr, m0, v0);                              \
     _mm512_mask_storeu_ps(cr + 16, m1, v1);                         \
-    if (other_act) lg_act_apply(act, cr, cols);                     \
+    if (other_act) lg_vact(act, cr, cols);                     \
   }
   ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5) ROW(6) ROW(7)
 #undef ROW

@@ -8,6 +8,7 @@
  * 16 matrices [C x T] and M as 16 matrices [M x T], T = output tiles.
  */
 #include "kernels/winograd.h"
+#include "runtime/vmath.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -187,7 +188,7 @@ enum { WINO_SCRATCH = 8192 };
             float v = src[j] < amin ? amin : src[j];                                              \
             yr[j] = v > amax ? amax : v;                                                          \
           }                                                                                       \
-          if (!simple) lg_act_apply(act, yr, ow);                                                 \
+          if (!simple) lg_vact(act, yr, ow);                                                 \
         }                                                                                         \
       }                                                                                           \
     }                                                                                             \

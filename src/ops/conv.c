@@ -18,6 +18,7 @@
 #include "kernels/depthwise.h"
 #include "kernels/gemm.h"
 #include "kernels/winograd.h"
+#include "runtime/vmath.h"
 #include "ops/nn_common.h"
 
 /* ---- Window geometry (shared with pool.c) ---- */
@@ -597,7 +598,7 @@ static lg_status conv_run(const lg_node *node, lg_tensor *const *in, lg_tensor *
     const lg_act none = {LG_ACT_NONE, 0, 0};
     conv_run_fast(node, f, &s, x, wt, bias, y, &none, NULL, exec);
     for (int64_t i = 0; i < total; i++) y[i] += residual[i];
-    lg_act_apply(&node->act, y, total);
+    lg_vact(&node->act, y, total);
     return LEDGE_OK;
   }
   if (s.direct) {

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "kernels/cpu.h"
+#include "runtime/graph.h"
 
 static const float EXP_HI = 88.0f, EXP_LO = -87.0f, LOG2E = 1.44269504088896341f;
 static const float LN2_HI = 0.693145751953125f, LN2_LO = 1.428606765330187e-06f;
@@ -119,3 +120,76 @@ static void apply(int op, const float *x, float *y, int64_t n) {
 void lg_vexp(const float *x, float *y, int64_t n) { apply(OP_EXP, x, y, n); }
 void lg_vsigmoid(const float *x, float *y, int64_t n) { apply(OP_SIGMOID, x, y, n); }
 void lg_vswish(const float *x, float *y, int64_t n) { apply(OP_SWISH, x, y, n); }
+
+/* ---- lg_vact: every fused activation, vectorized ----
+ * The piecewise-linear ones as 16-lane vector-extension loops compiled per
+ * ISA level (GCC -O2 leaves the plain loops scalar); sigmoid and swish
+ * through apply; tanh scalar. */
+
+typedef float vact_vec __attribute__((vector_size(64)));
+typedef int32_t vact_ivec __attribute__((vector_size(64)));
+
+#define VACT_SELECT(m, a, b) ((vact_vec)(((m) & (vact_ivec)(a)) | (~(m) & (vact_ivec)(b))))
+
+#define DEFINE_VACT(SUFFIX, ATTR)                                                      \
+  ATTR static void vact_linear_##SUFFIX(const lg_act *act, float *x, int64_t n) {      \
+    int kind = act->kind;                                                              \
+    float alpha = act->alpha, beta = act->beta;                                        \
+    if (kind == LG_ACT_RELU) alpha = 0, beta = INFINITY;                               \
+    if (kind == LG_ACT_HARD_SWISH) alpha = 1.0f / 6.0f, beta = 0.5f;                   \
+    vact_vec va = (vact_vec){0} + alpha, vb = (vact_vec){0} + beta;                    \
+    vact_vec zero = {0}, one = zero + 1.0f;                                            \
+    int64_t i = 0;                                                                     \
+    for (; i + 16 <= n; i += 16) {                                                     \
+      vact_vec v, r;                                                                   \
+      memcpy(&v, x + i, sizeof v);                                                     \
+      if (kind == LG_ACT_RELU || kind == LG_ACT_CLIP) {                                \
+        r = VACT_SELECT(v < va, va, v);                                                \
+        r = VACT_SELECT(r > vb, vb, r);                                                \
+      } else if (kind == LG_ACT_LEAKY_RELU) {                                          \
+        r = VACT_SELECT(v >= zero, v, v * va);                                         \
+      } else {                                                                         \
+        vact_vec h = v * va + vb;                                                      \
+        h = VACT_SELECT(h < zero, zero, h);                                            \
+        h = VACT_SELECT(h > one, one, h);                                              \
+        r = kind == LG_ACT_HARD_SWISH ? v * h : h;                                     \
+      }                                                                                \
+      memcpy(x + i, &r, sizeof r);                                                     \
+    }                                                                                  \
+    for (; i < n; i++) x[i] = lg_act_scalar(act, x[i]);                                \
+  }
+
+DEFINE_VACT(generic, )
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+DEFINE_VACT(avx2, __attribute__((target("avx2,fma"))))
+DEFINE_VACT(avx512, __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma"))))
+#endif
+
+void lg_vact(const lg_act *act, float *x, int64_t n) {
+  switch (act->kind) {
+    case LG_ACT_NONE: return;
+    case LG_ACT_SIGMOID: lg_vsigmoid(x, x, n); return;
+    case LG_ACT_SWISH: lg_vswish(x, x, n); return;
+    case LG_ACT_RELU:
+    case LG_ACT_CLIP:
+    case LG_ACT_LEAKY_RELU:
+    case LG_ACT_HARD_SIGMOID:
+    case LG_ACT_HARD_SWISH: {
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+      lg_isa isa = lg_isa_active();
+      if (isa >= LG_ISA_AVX512) {
+        vact_linear_avx512(act, x, n);
+        return;
+      }
+      if (isa >= LG_ISA_AVX2) {
+        vact_linear_avx2(act, x, n);
+        return;
+      }
+#endif
+      vact_linear_generic(act, x, n);
+      return;
+    }
+    default:
+      for (int64_t i = 0; i < n; i++) x[i] = lg_act_scalar(act, x[i]);
+  }
+}

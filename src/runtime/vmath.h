@@ -14,4 +14,9 @@ void lg_vsigmoid(const float *x, float *y, int64_t n);
 /* y[i] = x[i] / (1 + exp(-x[i])): SiLU / Swish. x and y may be the same array. */
 void lg_vswish(const float *x, float *y, int64_t n);
 
+/* Applies a fused activation (runtime/graph.h) in place: every kind but
+ * tanh vectorized. Same results as lg_act_scalar up to rounding. */
+struct lg_act;
+void lg_vact(const struct lg_act *act, float *x, int64_t n);
+
 #endif

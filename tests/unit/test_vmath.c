@@ -5,6 +5,7 @@
 
 #include "harness.h"
 #include "kernels/cpu.h"
+#include "runtime/graph.h"
 #include "runtime/vmath.h"
 
 static float rel_err(float got, double want) {
@@ -42,6 +43,29 @@ int main(void) {
     CHECK(worst_exp < 1e-6f);
     CHECK(worst_sig < 1e-6f);
     CHECK(worst_swish < 1e-5f);
+
+    /* lg_vact against lg_act_scalar, every kind, on finite inputs over a
+     * range that crosses every kink (lengths with and without a tail). */
+    const lg_act acts[] = {{LG_ACT_RELU, 0, 0},         {LG_ACT_CLIP, -0.5f, 6.0f},
+                           {LG_ACT_LEAKY_RELU, 0.1f, 0}, {LG_ACT_SIGMOID, 0, 0},
+                           {LG_ACT_HARD_SIGMOID, 0.2f, 0.5f}, {LG_ACT_HARD_SWISH, 0, 0},
+                           {LG_ACT_TANH, 0, 0},          {LG_ACT_SWISH, 0, 0}};
+    for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++)
+      for (int len = 1; len < 70; len += 17) {
+        float v[70], want[70];
+        for (int i = 0; i < len; i++) {
+          v[i] = -8.0f + 16.0f * (float)i / (float)len;
+          want[i] = lg_act_scalar(&acts[a], v[i]);
+        }
+        lg_vact(&acts[a], v, len);
+        float worst = 0;
+        for (int i = 0; i < len; i++)
+          worst = fmaxf(worst, fabsf(v[i] - want[i]) / (fabsf(want[i]) + 1e-3f));
+        CHECK(worst < 1e-5f);
+        if (!(worst < 1e-5f))
+          printf("lg_vact kind %d length %d at %s: relative error %g\n", (int)acts[a].kind, len,
+                 lg_isa_name((lg_isa)isa), worst);
+      }
   }
   lg_isa_force(LG_ISA_COUNT);
   return harness_finish("test_vmath");
