@@ -33,8 +33,9 @@ static void detect(void) {
   if (env && *env) {
     lg_isa want = lg_isa_parse(env);
     if (want == LG_ISA_COUNT)
-      fprintf(stderr, "ledge: LEDGE_ISA=%s is not one of reference, generic, avx2, avx512; using %s\n",
-              env, lg_isa_name(supported_isa));
+      fprintf(stderr,
+              "ledge: LEDGE_ISA=%s is not one of reference, generic, avx2, avx512; using %s\n", env,
+              lg_isa_name(supported_isa));
     else if (want < supported_isa)
       env_isa = want;
   }

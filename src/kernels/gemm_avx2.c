@@ -82,7 +82,7 @@ T256 void lg_gemm_ukernel_6x16_avx2(int64_t kc, const float *a, int64_t lda, con
       _mm256_maskstore_ps(cr, m0, v0);                          \
       _mm256_maskstore_ps(cr + 8, m1, v1);                      \
     }                                                           \
-    if (other_act) lg_vact(act, cr, cols);                 \
+    if (other_act) lg_vact(act, cr, cols);                      \
   }
   ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5)
 #undef ROW

@@ -38,15 +38,16 @@ T512 void lg_gemm_ukernel_8x32_avx512(int64_t kc, const float *a, int64_t lda, c
     for (int64_t p = 0; p < kc; p++) {
       __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
       STEP(0, a0[p])
-      STEP(1, a1[p]) STEP(2, a2[p]) STEP(3, a3[p]) STEP(4, a4[p]) STEP(5, a5[p]) STEP(6, a6[p])
-          STEP(7, a7[p]) b += 32;
+      STEP(1, a1[p])
+      STEP(2, a2[p]) STEP(3, a3[p]) STEP(4, a4[p]) STEP(5, a5[p]) STEP(6, a6[p]) STEP(7, a7[p]) b +=
+          32;
     }
   } else {
     for (int64_t p = 0; p < kc; p++) {
       __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
       STEP(0, a[0])
-      STEP(1, a[1]) STEP(2, a[2]) STEP(3, a[3]) STEP(4, a[4]) STEP(5, a[5]) STEP(6, a[6])
-          STEP(7, a[7]) a += 8;
+      STEP(1, a[1])
+      STEP(2, a[2]) STEP(3, a[3]) STEP(4, a[4]) STEP(5, a[5]) STEP(6, a[6]) STEP(7, a[7]) a += 8;
       b += 32;
     }
   }
@@ -80,7 +81,7 @@ T512 void lg_gemm_ukernel_8x32_avx512(int64_t kc, const float *a, int64_t lda, c
     }                                                               \
     _mm512_mask_storeu_ps(cr, m0, v0);                              \
     _mm512_mask_storeu_ps(cr + 16, m1, v1);                         \
-    if (other_act) lg_vact(act, cr, cols);                     \
+    if (other_act) lg_vact(act, cr, cols);                          \
   }
   ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5) ROW(6) ROW(7)
 #undef ROW

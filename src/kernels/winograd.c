@@ -188,7 +188,7 @@ enum { WINO_SCRATCH = 8192 };
             float v = src[j] < amin ? amin : src[j];                                              \
             yr[j] = v > amax ? amax : v;                                                          \
           }                                                                                       \
-          if (!simple) lg_vact(act, yr, ow);                                                 \
+          if (!simple) lg_vact(act, yr, ow);                                                      \
         }                                                                                         \
       }                                                                                           \
     }                                                                                             \

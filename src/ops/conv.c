@@ -18,8 +18,8 @@
 #include "kernels/depthwise.h"
 #include "kernels/gemm.h"
 #include "kernels/winograd.h"
-#include "runtime/vmath.h"
 #include "ops/nn_common.h"
+#include "runtime/vmath.h"
 
 /* ---- Window geometry (shared with pool.c) ---- */
 

@@ -35,7 +35,9 @@ enum { OP_EXP, OP_SIGMOID, OP_SWISH };
 static void apply_scalar(int op, const float *x, float *y, int64_t n) {
   for (int64_t i = 0; i < n; i++) {
     float v = x[i];
-    y[i] = op == OP_EXP ? exp_scalar(v) : op == OP_SIGMOID ? 1.0f / (1.0f + exp_scalar(-v)) : v / (1.0f + exp_scalar(-v));
+    y[i] = op == OP_EXP       ? exp_scalar(v)
+           : op == OP_SIGMOID ? 1.0f / (1.0f + exp_scalar(-v))
+                              : v / (1.0f + exp_scalar(-v));
   }
 }
 
@@ -45,32 +47,35 @@ static void apply_scalar(int op, const float *x, float *y, int64_t n) {
 /* Max/min return the second operand when either is NaN: put x second so
  * NaN flows through, and the int conversion of NaN is never used (the
  * product with NaN p stays NaN). */
-#define EXP_BODY(P, V, VI, x)                                                                       \
-  V c = P##_min_ps(P##_set1_ps(EXP_HI), x);                                                         \
-  c = P##_max_ps(P##_set1_ps(EXP_LO), c);                                                           \
-  VI k = P##_cvtps_epi32(P##_mul_ps(c, P##_set1_ps(LOG2E)));                                        \
-  V kf = P##_cvtepi32_ps(k);                                                                        \
-  V r = P##_fnmadd_ps(kf, P##_set1_ps(LN2_HI), c);                                                  \
-  r = P##_fnmadd_ps(kf, P##_set1_ps(LN2_LO), r);                                                    \
-  V p = P##_fmadd_ps(r, P##_set1_ps(C6), P##_set1_ps(C5));                                          \
-  p = P##_fmadd_ps(r, p, P##_set1_ps(C4));                                                          \
-  p = P##_fmadd_ps(r, p, P##_set1_ps(C3));                                                          \
-  p = P##_fmadd_ps(r, p, P##_set1_ps(C2));                                                          \
-  p = P##_fmadd_ps(r, p, P##_set1_ps(1.0f));                                                        \
+#define EXP_BODY(P, V, VI, x)                                \
+  V c = P##_min_ps(P##_set1_ps(EXP_HI), x);                  \
+  c = P##_max_ps(P##_set1_ps(EXP_LO), c);                    \
+  VI k = P##_cvtps_epi32(P##_mul_ps(c, P##_set1_ps(LOG2E))); \
+  V kf = P##_cvtepi32_ps(k);                                 \
+  V r = P##_fnmadd_ps(kf, P##_set1_ps(LN2_HI), c);           \
+  r = P##_fnmadd_ps(kf, P##_set1_ps(LN2_LO), r);             \
+  V p = P##_fmadd_ps(r, P##_set1_ps(C6), P##_set1_ps(C5));   \
+  p = P##_fmadd_ps(r, p, P##_set1_ps(C4));                   \
+  p = P##_fmadd_ps(r, p, P##_set1_ps(C3));                   \
+  p = P##_fmadd_ps(r, p, P##_set1_ps(C2));                   \
+  p = P##_fmadd_ps(r, p, P##_set1_ps(1.0f));                 \
   p = P##_fmadd_ps(r, p, P##_set1_ps(1.0f));
 
 __attribute__((target("avx512f"))) static inline __m512 exp16(__m512 x) {
   EXP_BODY(_mm512, __m512, __m512i, x)
-  __m512 scale = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(k, _mm512_set1_epi32(127)), 23));
+  __m512 scale =
+      _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(k, _mm512_set1_epi32(127)), 23));
   return _mm512_mul_ps(p, scale);
 }
 
-__attribute__((target("avx512f"))) static void apply_avx512(int op, const float *x, float *y, int64_t n) {
+__attribute__((target("avx512f"))) static void apply_avx512(int op, const float *x, float *y,
+                                                            int64_t n) {
   const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
     __m512 v = _mm512_loadu_ps(x + i), out;
-    if (op == OP_EXP) out = exp16(v);
+    if (op == OP_EXP)
+      out = exp16(v);
     else {
       __m512 d = _mm512_add_ps(one, exp16(_mm512_sub_ps(zero, v)));
       out = _mm512_div_ps(op == OP_SIGMOID ? one : v, d);
@@ -82,16 +87,19 @@ __attribute__((target("avx512f"))) static void apply_avx512(int op, const float 
 
 __attribute__((target("avx2,fma"))) static inline __m256 exp8(__m256 x) {
   EXP_BODY(_mm256, __m256, __m256i, x)
-  __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k, _mm256_set1_epi32(127)), 23));
+  __m256 scale =
+      _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k, _mm256_set1_epi32(127)), 23));
   return _mm256_mul_ps(p, scale);
 }
 
-__attribute__((target("avx2,fma"))) static void apply_avx2(int op, const float *x, float *y, int64_t n) {
+__attribute__((target("avx2,fma"))) static void apply_avx2(int op, const float *x, float *y,
+                                                           int64_t n) {
   const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
     __m256 v = _mm256_loadu_ps(x + i), out;
-    if (op == OP_EXP) out = exp8(v);
+    if (op == OP_EXP)
+      out = exp8(v);
     else {
       __m256 d = _mm256_add_ps(one, exp8(_mm256_sub_ps(zero, v)));
       out = _mm256_div_ps(op == OP_SIGMOID ? one : v, d);
@@ -131,32 +139,32 @@ typedef int32_t vact_ivec __attribute__((vector_size(64)));
 
 #define VACT_SELECT(m, a, b) ((vact_vec)(((m) & (vact_ivec)(a)) | (~(m) & (vact_ivec)(b))))
 
-#define DEFINE_VACT(SUFFIX, ATTR)                                                      \
-  ATTR static void vact_linear_##SUFFIX(const lg_act *act, float *x, int64_t n) {      \
-    int kind = act->kind;                                                              \
-    float alpha = act->alpha, beta = act->beta;                                        \
-    if (kind == LG_ACT_RELU) alpha = 0, beta = INFINITY;                               \
-    if (kind == LG_ACT_HARD_SWISH) alpha = 1.0f / 6.0f, beta = 0.5f;                   \
-    vact_vec va = (vact_vec){0} + alpha, vb = (vact_vec){0} + beta;                    \
-    vact_vec zero = {0}, one = zero + 1.0f;                                            \
-    int64_t i = 0;                                                                     \
-    for (; i + 16 <= n; i += 16) {                                                     \
-      vact_vec v, r;                                                                   \
-      memcpy(&v, x + i, sizeof v);                                                     \
-      if (kind == LG_ACT_RELU || kind == LG_ACT_CLIP) {                                \
-        r = VACT_SELECT(v < va, va, v);                                                \
-        r = VACT_SELECT(r > vb, vb, r);                                                \
-      } else if (kind == LG_ACT_LEAKY_RELU) {                                          \
-        r = VACT_SELECT(v >= zero, v, v * va);                                         \
-      } else {                                                                         \
-        vact_vec h = v * va + vb;                                                      \
-        h = VACT_SELECT(h < zero, zero, h);                                            \
-        h = VACT_SELECT(h > one, one, h);                                              \
-        r = kind == LG_ACT_HARD_SWISH ? v * h : h;                                     \
-      }                                                                                \
-      memcpy(x + i, &r, sizeof r);                                                     \
-    }                                                                                  \
-    for (; i < n; i++) x[i] = lg_act_scalar(act, x[i]);                                \
+#define DEFINE_VACT(SUFFIX, ATTR)                                                 \
+  ATTR static void vact_linear_##SUFFIX(const lg_act *act, float *x, int64_t n) { \
+    int kind = act->kind;                                                         \
+    float alpha = act->alpha, beta = act->beta;                                   \
+    if (kind == LG_ACT_RELU) alpha = 0, beta = INFINITY;                          \
+    if (kind == LG_ACT_HARD_SWISH) alpha = 1.0f / 6.0f, beta = 0.5f;              \
+    vact_vec va = (vact_vec){0} + alpha, vb = (vact_vec){0} + beta;               \
+    vact_vec zero = {0}, one = zero + 1.0f;                                       \
+    int64_t i = 0;                                                                \
+    for (; i + 16 <= n; i += 16) {                                                \
+      vact_vec v, r;                                                              \
+      memcpy(&v, x + i, sizeof v);                                                \
+      if (kind == LG_ACT_RELU || kind == LG_ACT_CLIP) {                           \
+        r = VACT_SELECT(v < va, va, v);                                           \
+        r = VACT_SELECT(r > vb, vb, r);                                           \
+      } else if (kind == LG_ACT_LEAKY_RELU) {                                     \
+        r = VACT_SELECT(v >= zero, v, v * va);                                    \
+      } else {                                                                    \
+        vact_vec h = v * va + vb;                                                 \
+        h = VACT_SELECT(h < zero, zero, h);                                       \
+        h = VACT_SELECT(h > one, one, h);                                         \
+        r = kind == LG_ACT_HARD_SWISH ? v * h : h;                                \
+      }                                                                           \
+      memcpy(x + i, &r, sizeof r);                                                \
+    }                                                                             \
+    for (; i < n; i++) x[i] = lg_act_scalar(act, x[i]);                           \
   }
 
 DEFINE_VACT(generic, )

@@ -29,7 +29,8 @@ int main(void) {
     lg_vsigmoid(x, y, N);
     for (int i = 0; i < N; i++) {
       double want = 1.0 / (1.0 + exp(-(double)x[i]));
-      if (!isnan(x[i])) worst_sig = fmaxf(worst_sig, fabsf(y[i] - (float)want)); /* absolute: in [0, 1] */
+      if (!isnan(x[i]))
+        worst_sig = fmaxf(worst_sig, fabsf(y[i] - (float)want)); /* absolute: in [0, 1] */
     }
     CHECK(isnan(y[0]) && y[1] == 1.0f && y[2] >= 0.0f && y[2] < 1e-30f && y[3] == 0.5f);
     lg_vswish(x, y, N);
@@ -38,18 +39,22 @@ int main(void) {
       worst_swish = fmaxf(worst_swish, (float)(fabs(y[i] - want) / (fabs(want) + 1e-6)));
     }
     CHECK(isnan(y[0]));
-    printf("%-9s exp rel %.2g, sigmoid abs %.2g, swish rel %.2g\n", lg_isa_name((lg_isa)isa), worst_exp,
-           worst_sig, worst_swish);
+    printf("%-9s exp rel %.2g, sigmoid abs %.2g, swish rel %.2g\n", lg_isa_name((lg_isa)isa),
+           worst_exp, worst_sig, worst_swish);
     CHECK(worst_exp < 1e-6f);
     CHECK(worst_sig < 1e-6f);
     CHECK(worst_swish < 1e-5f);
 
     /* lg_vact against lg_act_scalar, every kind, on finite inputs over a
      * range that crosses every kink (lengths with and without a tail). */
-    const lg_act acts[] = {{LG_ACT_RELU, 0, 0},         {LG_ACT_CLIP, -0.5f, 6.0f},
-                           {LG_ACT_LEAKY_RELU, 0.1f, 0}, {LG_ACT_SIGMOID, 0, 0},
-                           {LG_ACT_HARD_SIGMOID, 0.2f, 0.5f}, {LG_ACT_HARD_SWISH, 0, 0},
-                           {LG_ACT_TANH, 0, 0},          {LG_ACT_SWISH, 0, 0}};
+    const lg_act acts[] = {{LG_ACT_RELU, 0, 0},
+                           {LG_ACT_CLIP, -0.5f, 6.0f},
+                           {LG_ACT_LEAKY_RELU, 0.1f, 0},
+                           {LG_ACT_SIGMOID, 0, 0},
+                           {LG_ACT_HARD_SIGMOID, 0.2f, 0.5f},
+                           {LG_ACT_HARD_SWISH, 0, 0},
+                           {LG_ACT_TANH, 0, 0},
+                           {LG_ACT_SWISH, 0, 0}};
     for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++)
       for (int len = 1; len < 70; len += 17) {
         float v[70], want[70];
