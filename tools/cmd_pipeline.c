@@ -89,7 +89,6 @@ int cmd_pipeline(int argc, char **argv) {
   pipeline_stats st;
   if (pipeline_run(&cfg, &stop_requested, &st, err, sizeof err))
     return cli_fail("pipeline: %s", err);
-  static const char *const cue_stages[] = {"face+mesh+iris", "hands", "pose", "objects"};
   FILE *f = json ? stdout : stderr;
   if (json) {
     fprintf(f,
@@ -98,22 +97,22 @@ int cmd_pipeline(int argc, char **argv) {
             "\"perceive_ms_mean\": %.3f, \"stages_ms\": {",
             st.frames, st.perceived, st.alerts, st.seconds, st.wall_s, st.perceive_ms_mean);
     for (int i = 0; i < st.stage_count; i++)
-      fprintf(f, "%s\"%s\": %.3f", i ? ", " : "",
-              cfg.perception == PIPELINE_PERCEIVE_CUES && i < 4 ? cue_stages[i] : "perceive",
-              st.stage_ms[i]);
+      fprintf(f, "%s\"%s\": %.3f", i ? ", " : "", st.stage_names[i], st.stage_ms[i]);
+    fprintf(f, "}, \"stage_runs\": {");
+    for (int i = 0; i < st.stage_count; i++)
+      fprintf(f, "%s\"%s\": %ld", i ? ", " : "", st.stage_names[i], st.stage_runs[i]);
     fprintf(f, "}, \"bytes_sent\": %ld}\n", st.bytes_sent);
   } else {
-    fprintf(f,
-            "ledge: pipeline: %ld frames (%.1f s of source) in %.1f s, %ld perceived (%.1f ms "
-            "each), %ld alerts\n",
-            st.frames, st.seconds, st.wall_s, st.perceived, st.perceive_ms_mean, st.alerts);
-    if (cfg.perception == PIPELINE_PERCEIVE_CUES)
-      fprintf(f,
-              "ledge: pipeline: per run: face+mesh+iris %.1f ms (every frame), hands %.1f ms (1 in "
-              "%d), "
-              "pose %.1f ms (1 in %d), objects %.1f ms (1 in %d)\n",
-              st.stage_ms[0], st.stage_ms[1], cfg.hands_every, st.stage_ms[2], cfg.pose_every,
-              st.stage_ms[3], cfg.objects_every);
+    fprintf(
+        f,
+        "ledge: pipeline: %ld frames (%.1f s of source) in %.1f s, %ld perceived (%.1f ms each), "
+        "%ld alerts\n",
+        st.frames, st.seconds, st.wall_s, st.perceived, st.perceive_ms_mean, st.alerts);
+    fprintf(f, "ledge: pipeline: per run:");
+    for (int i = 0; i < st.stage_count; i++)
+      fprintf(f, "%s %s %.1f ms (%ld runs)", i ? "," : "", st.stage_names[i], st.stage_ms[i],
+              st.stage_runs[i]);
+    fprintf(f, "\n");
   }
   return 0;
 }

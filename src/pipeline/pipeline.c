@@ -339,8 +339,11 @@ int pipeline_run(const pipeline_config *cfg, volatile int *stop, pipeline_stats 
   st.wall_s = wall_now() - wall0;
   st.perceive_ms_mean = st.perceived ? perceive_ms_sum / st.perceived : 0;
   st.stage_count = per->stage_count;
-  for (int i = 0; i < per->stage_count && i < 8; i++)
+  for (int i = 0; i < per->stage_count && i < 8; i++) {
     st.stage_ms[i] = per->stage_runs[i] ? per->stage_ms[i] / per->stage_runs[i] : 0;
+    st.stage_runs[i] = per->stage_runs[i];
+    snprintf(st.stage_names[i], sizeof st.stage_names[i], "%s", per->stage_names[i]);
+  }
   interp_summary sum;
   interp_get_summary(it, &sum);
   memcpy(st.seconds_in_state, sum.seconds_in_state, sizeof st.seconds_in_state);

@@ -54,6 +54,11 @@ typedef struct pipeline_config {
   pipeline_perception perception;
   int threads;
   char classifier_model[PIPELINE_PATH_MAX];
+  /* more classifiers whose probabilities are averaged with the first (an
+   * ensemble: often more accurate, always costlier: each member's time is
+   * reported) */
+  char classifier_ensemble[3][PIPELINE_PATH_MAX];
+  int classifier_ensemble_count;
   char classifier_labels[4][32]; /* the model's outputs, in order, as state names */
   int classifier_size;           /* input side (square), 0: from the model */
   bool classifier_crop_face;     /* crop to the driver's face (needs the face detector) */
@@ -94,7 +99,9 @@ typedef struct pipeline_stats {
   double seconds;          /* source time covered */
   double wall_s;           /* wall time taken */
   double perceive_ms_mean; /* mean perception latency */
-  double stage_ms[8];      /* cues: per stage mean ms (see pipeline_stage_name) */
+  double stage_ms[8];      /* mean ms per run of each perception stage */
+  long stage_runs[8];      /* how often each ran */
+  char stage_names[8][32]; /* cues: face+mesh+iris, hands, pose, objects; classifier: each model */
   int stage_count;
   long bytes_sent; /* events + uploaded frames */
   double seconds_in_state[INTERP_STATE_COUNT + 1];

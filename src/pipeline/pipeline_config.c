@@ -163,7 +163,8 @@ static int apply(const cJSON *root, pipeline_config *c, char *err, size_t n) {
       return fail(err, n, "%s", "\"perception\" must be \"cues\", \"classifier\" or \"replay\"");
   }
   if ((s = section(root, "classifier", err, n, &rc))) {
-    static const char *const k[] = {"model", "labels", "size", "crop", "mean", "std", NULL};
+    static const char *const k[] = {"model", "labels", "size",     "crop",
+                                    "mean",  "std",    "ensemble", NULL};
     double size = c->classifier_size;
     char crop[16] = "";
     if (check_members(s, "classifier", k, err, n) ||
@@ -175,6 +176,19 @@ static int apply(const cJSON *root, pipeline_config *c, char *err, size_t n) {
     if (*crop && strcmp(crop, "face") && strcmp(crop, "center"))
       return fail(err, n, "%s", "classifier \"crop\" must be \"face\" or \"center\"");
     if (*crop) c->classifier_crop_face = !strcmp(crop, "face");
+    const cJSON *ens = cJSON_GetObjectItemCaseSensitive(s, "ensemble");
+    if (ens) {
+      if (!cJSON_IsArray(ens) || cJSON_GetArraySize(ens) > 3)
+        return fail(err, n, "%s", "classifier \"ensemble\" must list up to 3 more model paths");
+      c->classifier_ensemble_count = 0;
+      for (const cJSON *m = ens->child; m; m = m->next) {
+        const char *path = cJSON_GetStringValue(m);
+        if (!path || strlen(path) >= PIPELINE_PATH_MAX)
+          return fail(err, n, "%s", "classifier \"ensemble\" entries must be model paths");
+        snprintf(c->classifier_ensemble[c->classifier_ensemble_count++], PIPELINE_PATH_MAX, "%s",
+                 path);
+      }
+    }
     const cJSON *labels = cJSON_GetObjectItemCaseSensitive(s, "labels");
     if (labels) {
       if (!cJSON_IsArray(labels) || cJSON_GetArraySize(labels) < 2 ||

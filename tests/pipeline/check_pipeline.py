@@ -8,12 +8,14 @@
   cues    cue mode with the pretrained face/mesh/iris, hands, pose and object
           models: calibration, then a driver seen and judged; per-stage figures
   status  the live status page in headless Chromium (check_status_page.js)
+  classifier  classifier mode with an ensemble of two small ONNX classifiers:
+          every perceived frame runs both, each timed; bad models refused
   privacy two people in the frame (skimage's astronaut twice): the driver's
           face is kept, the other is pixelated in frames that leave the device
   agent   under a real ledged (offline: no broker reachable): every event
           lands in the agent's durable outbox, in order, for its device
 
-usage: check_pipeline.py LEDGE WORKDIR {replay|cues|status|privacy|agent} [LEDGED]
+usage: check_pipeline.py LEDGE WORKDIR {replay|cues|status|classifier|privacy|agent} [LEDGED]
 """
 import json
 import os
@@ -179,6 +181,36 @@ elif WHAT == "status":
         pl.terminate()
         _, err = pl.communicate(timeout=30)
     check("pipeline stops cleanly on SIGTERM", pl.returncode == 0, err)
+
+elif WHAT == "classifier":
+    prog = ("import numpy as np, onnx\nfrom onnx import TensorProto, helper, numpy_helper\n"
+            "def save(path, seed, outputs):\n"
+            "    r = np.random.default_rng(seed)\n"
+            "    w = (r.standard_normal((8, 3, 3, 3)) * 0.5).astype(np.float32)\n"
+            "    fw = (r.standard_normal((outputs, 8)) * 0.5).astype(np.float32)\n"
+            "    fb = np.zeros(outputs, np.float32)\n"
+            "    nodes = [helper.make_node('Conv', ['x', 'w'], ['c'], pads=[1, 1, 1, 1], strides=[2, 2]),\n"
+            "             helper.make_node('Relu', ['c'], ['r']), helper.make_node('GlobalAveragePool', ['r'], ['g']),\n"
+            "             helper.make_node('Flatten', ['g'], ['f']), helper.make_node('Gemm', ['f', 'fw', 'fb'], ['y'], transB=1)]\n"
+            "    g = helper.make_graph(nodes, 'states', [helper.make_tensor_value_info('x', TensorProto.FLOAT, [1, 3, 64, 64])],\n"
+            "        [helper.make_tensor_value_info('y', TensorProto.FLOAT, [1, outputs])],\n"
+            "        [numpy_helper.from_array(w, 'w'), numpy_helper.from_array(fw, 'fw'), numpy_helper.from_array(fb, 'fb')])\n"
+            "    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid('', 13)]), path)\n"
+            f"save('{WORK}/a.onnx', 1, 4); save('{WORK}/b.onnx', 2, 4); save('{WORK}/one.onnx', 3, 1)\n")
+    subprocess.run(["/usr/bin/python3", "-c", prog], check=True)
+    base = {"perception": "classifier", "source": {"input": CLIP, "max_frames": 60},
+            "schedule": {"rate_hz": 0}, "sinks": {"events": f"{WORK}/events.jsonl"}}
+    cfg = write(f"{WORK}/cls.json", dict(base, classifier={"model": f"{WORK}/a.onnx", "ensemble": [f"{WORK}/b.onnx"]}))
+    stats = json.loads(run(cfg, "--json").stdout)
+    check("every frame through both models", stats["perceived"] == 60 and
+          stats["stage_runs"] == {"a.onnx": 60, "b.onnx": 60} and all(v > 0 for v in stats["stages_ms"].values()), stats)
+    ev = events_of(f"{WORK}/events.jsonl")
+    check("states and a summary", ev[-1]["type"] == "summary" and ev[0]["type"] == "state" and
+          ev[0]["state"] in STATES, ev[:2])
+    for bad, words in [({"model": f"{WORK}/one.onnx"}, "outputs"), ({"model": f"{WORK}/none.onnx"}, "none.onnx"),
+                       ({"model": f"{WORK}/a.onnx", "labels": ["normal", "sleeping"]}, "not a state")]:
+        p = run(write(f"{WORK}/bad.json", dict(base, classifier=bad)), expect=1)
+        check(f"refused: {words}", words in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr)
 
 elif WHAT == "privacy":
     import urllib.request
