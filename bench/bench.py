@@ -510,8 +510,33 @@ def write_markdown(path, info, results, profiles, idle, networks, thread_counts,
             L.append(f"| {c['layer']} | {c['m']} | {c['n']} | {c['k']} | " + " | ".join(cells) + " |")
         L.append("")
     L.append("Raw numbers (every measured run) are in `bench/results.json`.")
+    L.extend(kept_sections(path, L))
     with open(path, "w") as f:
         f.write("\n".join(L) + "\n")
+
+
+def kept_sections(path, lines):  # noqa: ARG001 (lines: what this run wrote)
+    """The "## " sections of the existing RESULTS.md that this script does not
+    write (other benchmarks record theirs in the same file: ledge serve, TF.js,
+    the kernel A/B figures), so that a new run keeps them, after its own."""
+    try:
+        with open(path) as f:
+            old = f.read().split("\n")
+    except OSError:
+        return []
+    own = ("## Latency, ", "## Scaling:", "## Second peer:", "## Start-up and memory",
+           "## Where ledge's time goes", "## Idle cost of the thread pool",
+           "## Convolution throughput beside OpenBLAS")
+    kept, keep = [], False
+    for line in old:
+        if line.startswith("## "):
+            keep = not line.startswith(own)
+        elif line.startswith("Raw numbers (every measured run)"):
+            keep = False
+            continue
+        if keep:
+            kept.append(line)
+    return [""] + kept if kept else []
 
 
 if __name__ == "__main__":

@@ -19,6 +19,10 @@
 #   LEDGE_CACHE=.cache/networks
 #   e.g. NETWORKS=squeezenet1_1 RUNS=5 PROFILE=0 IDLE=0 OUT=/tmp/b bench/run.sh
 set -euo pipefail
+if [[ ${1:-} == --help || ${1:-} == -h ]]; then
+  sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
+  exit 0
+fi
 cd "$(dirname "$0")/.."
 ledge=$(readlink -f "${1:-build/bin/ledge}")
 bench_bin=$(dirname "$(dirname "$ledge")")/bench
