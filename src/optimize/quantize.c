@@ -282,6 +282,21 @@ typedef struct qctx {
   const lg_quantize_options *opt;
 } qctx;
 
+/* A prefix for the names of the values made from v: its name, or
+ * "ledge_value_<index>" for an unnamed value (a pass's folded weights), so
+ * that every name in the written model is unique. */
+static void base_name(const lg_graph *g, int v, char *buf, size_t size) {
+  const char *name = g->values[v].name;
+  if (name && *name)
+    snprintf(buf, size, "%s", name);
+  else
+    snprintf(buf, size, "ledge_value_%d", v);
+  char probe[260];
+  snprintf(probe, sizeof probe, "%s_quantized", buf);
+  if (lg_graph_find_value(g, probe) >= 0)
+    snprintf(buf, size, "%s_%d", name && *name ? name : "ledge_value", v);
+}
+
 /* Symmetric int8 weights: element (c, j) at w[c * cs + j * js], C channels
  * (one scale each when per_channel) of J elements. Returns the DQ output. */
 static int quantize_weights(qctx *q, int wv, int64_t channels, int64_t per, int64_t cs, int64_t js,
@@ -289,7 +304,8 @@ static int quantize_weights(qctx *q, int wv, int64_t channels, int64_t per, int6
   lg_graph *g = q->g;
   lg_tensor wt = g->values[wv].t;
   char name[300];
-  const char *base = g->values[wv].name;
+  char base[200];
+  base_name(g, wv, base, sizeof base);
   snprintf(name, sizeof name, "%s_quantized", base);
   int wq = new_const(g, name, LEDGE_INT8, wt.rank, wt.dims);
   int64_t sd[1] = {channels};
@@ -332,7 +348,8 @@ static int quantize_weights(qctx *q, int wv, int64_t channels, int64_t per, int6
 static int quantize_bias(qctx *q, int bv, int64_t channels, float x_scale, const float *w_scales) {
   lg_graph *g = q->g;
   char name[300];
-  const char *base = g->values[bv].name;
+  char base[200];
+  base_name(g, bv, base, sizeof base);
   int64_t d[1] = {channels};
   snprintf(name, sizeof name, "%s_quantized", base);
   int bq = new_const(g, name, LEDGE_INT32, 1, d);
@@ -365,8 +382,8 @@ static int quantize_bias(qctx *q, int bv, int64_t channels, float x_scale, const
 static int insert_qdq(qctx *q, int v, float scale, uint8_t zp) {
   lg_graph *g = q->g;
   char name[300];
-  char base[256];
-  snprintf(base, sizeof base, "%s", g->values[v].name);
+  char base[200];
+  base_name(g, v, base, sizeof base);
   snprintf(name, sizeof name, "%s_scale", base);
   int sv = new_const(g, name, LEDGE_FLOAT32, 0, NULL);
   snprintf(name, sizeof name, "%s_zero_point", base);

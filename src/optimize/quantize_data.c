@@ -2,7 +2,7 @@
  * quantize_data.c: calibration samples from the data people have: an .npy
  * holding N preprocessed samples stacked on the first axis, a folder of
  * images (flat, or one subfolder per class), or an IDX image file
- * (Fashion-MNIST). Images are resized to the model input (the shorter side
+ * (Fashion-MNIST), for NCHW or NHWC inputs. Images are resized to the model input (the shorter side
  * to 256/224 of it, then a center crop, as torchvision evaluates), gray
  * images repeated over three channels when the model wants color, and
  * normalized as (pixel / 255 - mean) / std.
@@ -25,6 +25,7 @@ struct lg_calib_data {
   int64_t count;  /* samples used */
   int64_t stride; /* sample i is total index i * stride (spread over classes) */
   int channels, height, width;
+  bool nhwc;
   ledge_tensor *npy;      /* .npy */
   char **files;           /* flat image folder */
   train_dataset *dataset; /* IDX, class folders */
@@ -106,9 +107,12 @@ lg_status lg_calib_data_open(const char *path, const ledge_tensor_info *input,
   lg_calib_data *d = calloc(1, sizeof *d);
   if (!d) return lg_error(LEDGE_ERR_NO_MEMORY, "out of memory");
   d->opt = *opt;
-  d->channels = (int)input->dims[1];
-  d->height = (int)input->dims[2];
-  d->width = (int)input->dims[3];
+  /* NCHW, or NHWC (TF.js models) when only the last dimension looks like channels. */
+  d->nhwc =
+      (input->dims[3] == 1 || input->dims[3] == 3) && input->dims[1] != 1 && input->dims[1] != 3;
+  d->channels = (int)input->dims[d->nhwc ? 3 : 1];
+  d->height = (int)input->dims[d->nhwc ? 1 : 2];
+  d->width = (int)input->dims[d->nhwc ? 2 : 3];
   if (d->channels < 1 || d->channels > 4 || d->height < 1 || d->width < 1) {
     lg_calib_data_close(d);
     return lg_error(LEDGE_ERR_UNSUPPORTED,
@@ -167,6 +171,7 @@ static lg_status media_image_to_float_norm(const lg_calib_data *d, const media_i
     norm.mean[c] = d->opt.mean[c];
     norm.std[c] = d->opt.std[c] != 0 ? d->opt.std[c] : 1.0f;
   }
+  norm.layout = d->nhwc ? MEDIA_LAYOUT_NHWC : MEDIA_LAYOUT_NCHW;
   return media_image_to_float(img, &norm, dst, err, err_size);
 }
 
