@@ -240,7 +240,11 @@ int cmd_convert(int argc, char **argv) {
     o.ir_version = model->ir_version;
     if (version) o.model_version = strtoll(version, NULL, 10);
     o.producer_name = "ledge";
+    ledge_dtype *dtypes = NULL; /* for ops whose ONNX form depends on types */
+    if (lg_onnx_needs_value_dtypes(g) && lg_model_value_dtypes(model, &dtypes) == LEDGE_OK)
+      o.value_dtypes = dtypes;
     st = lg_onnx_write_file(g, &o, out);
+    free(dtypes);
   } else if (st == LEDGE_OK && !rc) {
     lg_ledge_write_options o = {0};
     o.opset = model->opset;

@@ -117,6 +117,13 @@ lg_status lg_ledge_decode_clustered(const uint8_t *blob, size_t size, float *out
 
 /* Self-tests (ledge_format_selftest.c). */
 
+/* A model over a clone of m's graph where every node output is a graph
+ * output: the original outputs first, in order, then the others in node
+ * order. layer_value (malloc'd) lists every node output's value index in
+ * node order (*n_layers of them). */
+lg_status lg_model_with_all_outputs(const ledge_model *m, ledge_model **out, int **layer_value,
+                                    int *n_layers);
+
 /* Runs the model on inputs (NULL: deterministic random ones, unknown dims
  * taken as 1) at optimization level 0 and records the outputs and every
  * layer's fingerprint into *st, allocated from pool. */

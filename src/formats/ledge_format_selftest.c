@@ -23,11 +23,8 @@
 
 enum { SAMPLES = 64 };
 
-/* A model over a clone of m's graph where every node output is an output:
- * the original outputs first, in order, then the layers in node order.
- * layer_value[k] is the value index of output n_outputs + k. */
-static lg_status debug_model(const ledge_model *m, ledge_model **out, int **layer_value,
-                             int *n_layers) {
+lg_status lg_model_with_all_outputs(const ledge_model *m, ledge_model **out, int **layer_value,
+                                    int *n_layers) {
   *out = NULL;
   *layer_value = NULL;
   *n_layers = 0;
@@ -178,7 +175,7 @@ lg_status lg_ledge_selftest_make(const ledge_model *model, ledge_tensor *const *
   ledge_model *dbg = NULL;
   int *layer_value = NULL, n_layers = 0;
   ledge_session *session = NULL;
-  if (s == LEDGE_OK) s = debug_model(model, &dbg, &layer_value, &n_layers);
+  if (s == LEDGE_OK) s = lg_model_with_all_outputs(model, &dbg, &layer_value, &n_layers);
   if (s == LEDGE_OK) s = make_session(dbg, 0, 0, &session);
   if (s == LEDGE_OK) s = run_with(session, inputs, n_in);
   if (s == LEDGE_OK) {
@@ -293,7 +290,7 @@ lg_status lg_ledge_selftest_run(const ledge_model *model, const lg_ledge_selftes
   ledge_model *dbg = NULL;
   int *layer_value = NULL, n_layers = 0;
   session = NULL;
-  if (s == LEDGE_OK) s = debug_model(model, &dbg, &layer_value, &n_layers);
+  if (s == LEDGE_OK) s = lg_model_with_all_outputs(model, &dbg, &layer_value, &n_layers);
   if (s == LEDGE_OK) s = make_session(dbg, 0, threads, &session);
   if (s == LEDGE_OK) s = run_with(session, inputs, st->n_inputs);
   float samples[SAMPLES];

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "formats/ledge_format.h"
 #include "formats/protobuf_write.h"
 #include "runtime/model.h"
 
@@ -124,6 +125,91 @@ static lg_status write_node(lg_pb_writer *w, const lg_graph *g, const lg_node *n
   return LEDGE_OK;
 }
 
+/* ---- TF ops without an ONNX equivalent, as standard ONNX ops ----
+ * TfFloorDiv and TfFloorMod (src/ops/tf_extra.c) floor where ONNX's Div
+ * truncates: for integers, FloorMod is Mod with fmod=0 (the divisor's
+ * sign) and FloorDiv is (a - FloorMod(a, b)) / b, exact; for floats,
+ * FloorDiv is Floor(a / b) and FloorMod is a - Floor(a / b) * b. */
+
+typedef enum { TF_NONE, TF_FLOOR_DIV, TF_FLOOR_MOD } tf_kind;
+
+static tf_kind tf_op(const lg_node *n) {
+  if (!n->domain || strcmp(n->domain, "ledge.tf") || n->n_in != 2 || n->n_out != 1 ||
+      n->in[0] < 0 || n->in[1] < 0 || n->out[0] < 0)
+    return TF_NONE;
+  if (!strcmp(n->op_type, "TfFloorDiv")) return TF_FLOOR_DIV;
+  if (!strcmp(n->op_type, "TfFloorMod")) return TF_FLOOR_MOD;
+  return TF_NONE;
+}
+
+bool lg_onnx_needs_value_dtypes(const lg_graph *g) {
+  for (int i = 0; i < g->n_nodes; i++)
+    if (!g->nodes[i].dead && tf_op(&g->nodes[i]) != TF_NONE) return true;
+  return false;
+}
+
+static ledge_dtype value_dtype(const lg_graph *g, const lg_onnx_write_options *o, int v) {
+  if (g->values[v].kind != LG_VALUE_ACTIVATION) return g->values[v].t.dtype;
+  return o->value_dtypes ? o->value_dtypes[v] : LEDGE_DTYPE_UNDEFINED;
+}
+
+/* The type a ledge.tf node computes on if it can be written in standard
+ * ONNX, else LEDGE_DTYPE_UNDEFINED. */
+static ledge_dtype tf_expandable(const lg_graph *g, const lg_onnx_write_options *o,
+                                 const lg_node *n) {
+  if (tf_op(n) == TF_NONE) return LEDGE_DTYPE_UNDEFINED;
+  ledge_dtype dt = value_dtype(g, o, n->in[0]);
+  return dt == LEDGE_FLOAT32 || dt == LEDGE_INT32 || dt == LEDGE_INT64 ? dt : LEDGE_DTYPE_UNDEFINED;
+}
+
+static void simple_node(lg_pb_writer *w, const char *op, const char *name, const char *a,
+                        const char *b, const char *out, int fmod) {
+  lg_pbw_mark m = lg_pbw_begin(w, GRAPH_NODE);
+  lg_pbw_string(w, NODE_INPUT, a);
+  if (b) lg_pbw_string(w, NODE_INPUT, b);
+  lg_pbw_string(w, NODE_OUTPUT, out);
+  lg_pbw_string(w, NODE_NAME, name);
+  lg_pbw_string(w, NODE_OP_TYPE, op);
+  if (fmod >= 0) {
+    lg_pbw_mark am = lg_pbw_begin(w, NODE_ATTRIBUTE);
+    lg_pbw_string(w, ATTR_NAME, "fmod");
+    lg_pbw_int64(w, ATTR_I, fmod);
+    lg_pbw_varint(w, ATTR_TYPE, LG_ATTR_INT);
+    lg_pbw_end(w, am);
+  }
+  lg_pbw_end(w, m);
+}
+
+static void write_tf_node(lg_pb_writer *w, const lg_graph *g, const lg_node *n, ledge_dtype dt) {
+  const char *a = g->values[n->in[0]].name, *b = g->values[n->in[1]].name,
+             *y = g->values[n->out[0]].name;
+  const char *base = n->name && *n->name ? n->name : y;
+  char t1[512], t2[512], t3[512], n1[512], n2[512], n3[512], n4[512];
+  snprintf(t1, sizeof t1, "%s/ledge_t1", y);
+  snprintf(t2, sizeof t2, "%s/ledge_t2", y);
+  snprintf(t3, sizeof t3, "%s/ledge_t3", y);
+  snprintf(n1, sizeof n1, "%s/ledge_1", base);
+  snprintf(n2, sizeof n2, "%s/ledge_2", base);
+  snprintf(n3, sizeof n3, "%s/ledge_3", base);
+  snprintf(n4, sizeof n4, "%s/ledge_4", base);
+  bool is_int = dt != LEDGE_FLOAT32;
+  if (tf_op(n) == TF_FLOOR_MOD && is_int) {
+    simple_node(w, "Mod", base, a, b, y, 0);
+  } else if (tf_op(n) == TF_FLOOR_DIV && is_int) {
+    simple_node(w, "Mod", n1, a, b, t1, 0);
+    simple_node(w, "Sub", n2, a, t1, t2, -1);
+    simple_node(w, "Div", base, t2, b, y, -1);
+  } else if (tf_op(n) == TF_FLOOR_DIV) {
+    simple_node(w, "Div", n1, a, b, t1, -1);
+    simple_node(w, "Floor", base, t1, NULL, y, -1);
+  } else {
+    simple_node(w, "Div", n1, a, b, t1, -1);
+    simple_node(w, "Floor", n2, t1, NULL, t2, -1);
+    simple_node(w, "Mul", n3, t2, b, t3, -1);
+    simple_node(w, "Sub", n4, a, t3, y, -1);
+  }
+}
+
 /* A ValueInfoProto: name, element type, and the shape if the rank is known.
  * Unknown dims keep their symbolic name, or get a unique one. */
 static void write_value_info(lg_pb_writer *w, uint32_t field, const lg_value *v, ledge_dtype dtype,
@@ -195,8 +281,15 @@ static lg_status serialize(const lg_graph *g, const lg_onnx_write_options *o, lg
 
   lg_status st = LEDGE_OK;
   lg_pbw_mark gm = lg_pbw_begin(w, MODEL_GRAPH);
-  for (int i = 0; i < g->n_nodes && st == LEDGE_OK; i++)
-    if (!g->nodes[i].dead) st = write_node(w, g, &g->nodes[i]);
+  for (int i = 0; i < g->n_nodes && st == LEDGE_OK; i++) {
+    const lg_node *n = &g->nodes[i];
+    if (n->dead) continue;
+    ledge_dtype tf_dt = tf_expandable(g, o, n);
+    if (tf_dt != LEDGE_DTYPE_UNDEFINED)
+      write_tf_node(w, g, n, tf_dt);
+    else
+      st = write_node(w, g, n);
+  }
   lg_pbw_string(w, GRAPH_NAME, o->graph_name && *o->graph_name ? o->graph_name : "ledge");
   for (int v = 0; v < g->n_values && st == LEDGE_OK; v++) {
     const lg_value *val = &g->values[v];
@@ -243,9 +336,12 @@ static lg_status serialize(const lg_graph *g, const lg_onnx_write_options *o, lg
   for (int i = 0; i < g->n_nodes; i++) {
     const char *d = g->nodes[i].domain;
     if (g->nodes[i].dead || !d || !*d || !strcmp(d, "ai.onnx")) continue;
+    if (tf_expandable(g, o, &g->nodes[i]) != LEDGE_DTYPE_UNDEFINED)
+      continue; /* written as ONNX ops */
     bool seen = false;
     for (int k = 0; k < i && !seen; k++)
-      seen = !g->nodes[k].dead && g->nodes[k].domain && !strcmp(g->nodes[k].domain, d);
+      seen = !g->nodes[k].dead && g->nodes[k].domain && !strcmp(g->nodes[k].domain, d) &&
+             tf_expandable(g, o, &g->nodes[k]) == LEDGE_DTYPE_UNDEFINED;
     if (seen) continue;
     om = lg_pbw_begin(w, MODEL_OPSET_IMPORT);
     lg_pbw_string(w, 1, d);
@@ -376,6 +472,32 @@ lg_status lg_model_output_types(const ledge_model *model, ledge_tensor_info *out
   return LEDGE_OK;
 }
 
+lg_status lg_model_value_dtypes(const ledge_model *model, ledge_dtype **out) {
+  const lg_graph *mg = &model->graph;
+  *out = calloc((size_t)mg->n_values + 1, sizeof **out);
+  if (!*out) return lg_error(LEDGE_ERR_NO_MEMORY, "out of memory");
+  for (int v = 0; v < mg->n_values; v++) (*out)[v] = mg->values[v].t.dtype;
+  ledge_model *all = NULL;
+  int *layer_value = NULL, n_layers = 0;
+  lg_status st = lg_model_with_all_outputs(model, &all, &layer_value, &n_layers);
+  ledge_tensor_info *types = NULL;
+  if (st == LEDGE_OK) {
+    types = calloc((size_t)all->graph.n_outputs + 1, sizeof *types);
+    st = types ? plan_outputs(all, 1, types) : lg_error(LEDGE_ERR_NO_MEMORY, "out of memory");
+  }
+  for (int i = 0; st == LEDGE_OK && i < all->graph.n_outputs; i++)
+    (*out)[all->graph.outputs[i]] = types[i].dtype;
+  free(types);
+  free(layer_value);
+  ledge_model_destroy(all);
+  if (st != LEDGE_OK) {
+    free(*out);
+    *out = NULL;
+    return lg_error_context(st, "cannot infer the value types: ");
+  }
+  return LEDGE_OK;
+}
+
 lg_status lg_onnx_write_model(const ledge_model *model, const lg_onnx_write_options *options,
                               const char *path) {
   lg_onnx_write_options o = {0};
@@ -388,7 +510,12 @@ lg_status lg_onnx_write_model(const ledge_model *model, const lg_onnx_write_opti
     if (!o.ir_version) o.ir_version = model->ir_version;
     if (!o.graph_name && model->name[0]) o.graph_name = model->name;
     if (!o.output_types) o.output_types = types;
+    ledge_dtype *dtypes = NULL;
+    if (!o.value_dtypes && lg_onnx_needs_value_dtypes(&model->graph) &&
+        lg_model_value_dtypes(model, &dtypes) == LEDGE_OK)
+      o.value_dtypes = dtypes; /* without them, ledge.tf ops stay custom */
     st = lg_onnx_write_file(&model->graph, &o, path);
+    free(dtypes);
   }
   free(types);
   return st;

@@ -28,6 +28,10 @@ typedef struct lg_onnx_write_options {
    * inputs), used where the IR has none yet (outputs get theirs from
    * inference); may be NULL. */
   const ledge_tensor_info *output_types;
+  /* Element types of every value of the graph (indexed like g->values), for
+   * rewriting ops of the ledge.tf domain into standard ONNX ops, which
+   * depends on their types; may be NULL (then those ops stay custom). */
+  const ledge_dtype *value_dtypes;
 } lg_onnx_write_options;
 
 /* Serializes g into a malloc'd buffer (*out, *size). */
@@ -49,6 +53,14 @@ lg_status lg_onnx_write_model(const ledge_model *model, const lg_onnx_write_opti
  * unknown dims taken as 1 and then as 2: output dims that differ are
  * dynamic (-1). Names point into the model. */
 lg_status lg_model_output_types(const ledge_model *model, ledge_tensor_info *out);
+
+/* The element type of every value of a model (malloc'd, n_values entries),
+ * found by planning it with every node output kept (unknown dims as 1). */
+lg_status lg_model_value_dtypes(const ledge_model *model, ledge_dtype **out);
+
+/* True if g has nodes whose ONNX form depends on value types (see
+ * value_dtypes above). */
+bool lg_onnx_needs_value_dtypes(const lg_graph *g);
 
 /* Writes size bytes to path through a temporary file renamed into place. */
 lg_status lg_write_file_atomic(const char *path, const void *data, size_t size);

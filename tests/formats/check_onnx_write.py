@@ -193,7 +193,11 @@ def one_model(ledge, model, input_name, input_npy, reference, work):
         failures.append(f"ONNX Runtime cannot run the converted model: {got}")
         got = []
     for out_name, a in got:
-        ref_path = os.path.join(reference, out_name + ".npy")
+        # output names become file names as `ledge run` makes them ('/' -> '_')
+        file_name = out_name.replace("/", "_").replace("\\", "_")
+        if file_name.startswith("."):
+            file_name = "_" + file_name[1:]
+        ref_path = os.path.join(reference, file_name + ".npy")
         if not os.path.exists(ref_path):
             failures.append(f"output {out_name} has no reference")
             continue
