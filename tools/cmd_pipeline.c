@@ -18,11 +18,13 @@ static void usage(FILE *f) {
   fprintf(f,
           "usage: ledge pipeline run CONFIG.json [--input SOURCE] [--max-frames N] [--realtime]\n"
           "                          [--status-port PORT] [--events FILE] [--alerts-dir DIR]\n"
-          "                          [--mqtt URL] [--device NAME] [--threads N] [--json]\n\n"
+          "                          [--mqtt URL] [--device NAME] [--threads N] [--console] "
+          "[--json]\n\n"
           "Runs a pipeline: a source (video file, stream, /dev/videoN camera or image folder),\n"
           "perception (cues, classifier or replay), temporal interpretation, and sinks\n"
           "(events as JSON Lines, MQTT events on ledge/<device>/events, annotated alert\n"
           "frames, a live status page, a trip summary). The options override the file.\n"
+          "--console prints a readable timeline of states and alerts and the trip summary.\n"
           "At the end it prints the per-stage latency and the schedule (--json: one object).\n"
           "SIGINT/SIGTERM stop it cleanly (the summary is still written).\n");
 }
@@ -73,6 +75,8 @@ int cmd_pipeline(int argc, char **argv) {
     } else if (cli_option(argc, argv, &i, "--threads", &v)) {
       if (!cli_parse_int("--threads", v, 1, 64, &n)) return 1;
       cfg.threads = (int)n;
+    } else if (!strcmp(argv[i], "--console")) {
+      cfg.console = true;
     } else if (!strcmp(argv[i], "--realtime")) {
       cfg.realtime = true;
     } else if (!strcmp(argv[i], "--json")) {

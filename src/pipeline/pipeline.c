@@ -252,6 +252,9 @@ int pipeline_run(const pipeline_config *cfg, volatile int *stop, pipeline_stats 
                  cfg->device, change.t, interp_state_name(change.state), change.confidence,
                  cfg->version);
         emit(&sk, json, 5);
+        if (cfg->console)
+          fprintf(stderr, "%8.1f s  %-13s %.2f\n", change.t, interp_state_name(change.state),
+                  change.confidence);
         if (sk.page) status_page_state_change(sk.page, change.t, change.state);
       }
     }
@@ -302,6 +305,11 @@ int pipeline_run(const pipeline_config *cfg, volatile int *stop, pipeline_stats 
                "\"%s\", \"image\": \"%s\"}",
                alert_json, event_id, cfg->device, cfg->version, image);
       emit(&sk, json, 8);
+      if (cfg->console)
+        fprintf(stderr, "%8.1f s  ALERT %s: %s for %.1f s since %.1f s (confidence %.2f)%s%s\n",
+                alerts[k].t, interp_rule_name(alerts[k].rule), interp_state_name(alerts[k].state),
+                alerts[k].duration, alerts[k].start, alerts[k].confidence, image[0] ? " -> " : "",
+                image);
       snprintf(last_alert_json, sizeof last_alert_json, "%s}", alert_json);
     }
     if (sk.page) {
@@ -369,6 +377,21 @@ int pipeline_run(const pipeline_config *cfg, volatile int *stop, pipeline_stats 
              "\"perceive_ms_mean\": %.2f}",
              st.bytes_sent, streaming, cfg->stream_kbps, st.perceive_ms_mean);
     emit(&sk, json, 7);
+    if (cfg->console) {
+      fprintf(stderr, "\ntrip summary: %.1f s of video, %ld frames, %ld perceived (%.1f ms each)\n",
+              st.seconds, st.frames, st.perceived, st.perceive_ms_mean);
+      for (int i = 0; i <= INTERP_UNKNOWN; i++)
+        if (st.seconds_in_state[i] > 0)
+          fprintf(stderr, "  %-13s %6.1f s\n", interp_state_name(i), st.seconds_in_state[i]);
+      fprintf(stderr, "  alerts: %ld", st.alerts);
+      for (int r = 0; r < INTERP_RULE_COUNT; r++)
+        if (st.alerts_by_rule[r])
+          fprintf(stderr, ", %s %d", interp_rule_name(r), st.alerts_by_rule[r]);
+      fprintf(stderr,
+              "\n  sent %ld bytes (events and alert frames) instead of %.0f for streaming the "
+              "video at %g kbit/s\n",
+              st.bytes_sent, streaming, cfg->stream_kbps);
+    }
   }
 out:
   if (stats) *stats = st;

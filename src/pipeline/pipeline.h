@@ -83,6 +83,7 @@ typedef struct pipeline_config {
   int status_port; /* 0: no status page; -1: any free port */
   char status_bind[64];
   bool summary;
+  bool console;       /* a readable timeline of states and alerts on stderr */
   double stream_kbps; /* what streaming the video would cost, for the summary */
   bool draw;          /* annotate frames (alerts, status page) */
   bool privacy_blur;  /* pixelate every face but the driver's in frames that leave the device */

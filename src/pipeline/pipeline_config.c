@@ -254,6 +254,7 @@ static int apply(const cJSON *root, pipeline_config *c, char *err, size_t n) {
         get_string(s, "agent", c->agent_socket, sizeof c->agent_socket, err, n) ||
         get_bool(s, "summary", &c->summary, err, n) || get_bool(s, "draw", &c->draw, err, n) ||
         get_bool(s, "privacy_blur", &c->privacy_blur, err, n) ||
+        get_bool(s, "console", &c->console, err, n) ||
         get_number(s, "stream_kbps", &c->stream_kbps, 0, 1e6, err, n))
       return -1;
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(s, "mqtt");
