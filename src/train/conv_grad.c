@@ -289,6 +289,33 @@ void tr_conv_backward_data(lg_threadpool *pool, const tr_conv_geom *g, const flo
                 true, NULL);
     return;
   }
+  if (g->sh == 1 && g->sw == 1 && g->ph <= g->dh * (g->kh - 1) && g->pw <= g->dw * (g->kw - 1)) {
+    /* Stride 1: dx is the convolution of dy with the flipped, transposed
+     * kernels, a forward convolution of the same shape as the forward pass
+     * (no column buffer, no scatter). */
+    float *wt = malloc(sizeof(float) * (size_t)(g->c_small * k + 1));
+    if (!wt) abort();
+    int64_t khw = g->kh * g->kw;
+    for (int64_t gi = 0; gi < g->group; gi++)
+      for (int64_t co = 0; co < cout_g; co++)
+        for (int64_t ci = 0; ci < cin_g; ci++) {
+          const float *src = w + ((gi * cout_g + co) * cin_g + ci) * khw;
+          float *dst = wt + ((gi * cin_g + ci) * cout_g + co) * khw;
+          for (int64_t t = 0; t < khw; t++) dst[t] = src[khw - 1 - t];
+        }
+    tr_conv_geom t = *g;
+    t.c_big = g->c_small;
+    t.h = g->oh;
+    t.w = g->ow;
+    t.c_small = g->c_big;
+    t.oh = g->h;
+    t.ow = g->w;
+    t.ph = g->dh * (g->kh - 1) - g->ph;
+    t.pw = g->dw * (g->kw - 1) - g->pw;
+    tr_conv_forward(pool, &t, wt, dy_small, dx_big, true);
+    free(wt);
+    return;
+  }
   int64_t hp, wp;
   padded_dims(g, &hp, &wp);
   bool direct = g->ph == 0 && g->pw == 0 && hp == g->h && wp == g->w;

@@ -334,6 +334,8 @@ int tr_train_run(const tr_train_config *cfg) {
   eval_result last_val = {0};
   double last_train_acc = 0, last_train_loss = 0;
   bool stopped_early = false;
+  double train_seconds = 0; /* the training steps alone (no validation, no startup) */
+  long train_images = 0;
   for (int64_t epoch = pr.epochs_done; epoch < epochs; epoch++) {
     if ((st = train_loader_start(ld, (long)epoch, 0)) != LEDGE_OK) {
       rc = fail("loader");
@@ -398,6 +400,8 @@ int tr_train_run(const tr_train_config *cfg) {
       goto out;
     }
     double secs = now_seconds() - t0;
+    train_seconds += secs;
+    train_images += seen;
     last_train_loss = seen ? loss_sum / seen : 0;
     last_train_acc = seen ? (double)hits / seen : 0;
     if (lead && isatty(2)) fputs("\r\033[K", stderr);
@@ -509,7 +513,8 @@ int tr_train_run(const tr_train_config *cfg) {
     if (vld)
       printf(",\"validation_loss\":%.6f,\"validation_accuracy\":%.6f", last_val.loss,
              last_val.accuracy);
-    printf(",\"early_stopped\":%s,\"seconds\":%.3f}\n", stopped_early ? "true" : "false",
+    printf(",\"early_stopped\":%s,\"images_per_second\":%.2f,\"seconds\":%.3f}\n",
+           stopped_early ? "true" : "false", train_seconds > 0 ? train_images / train_seconds : 0.0,
            now_seconds() - run_start);
   }
   rc = 0;
