@@ -24,8 +24,9 @@ static void usage(FILE *f) {
           "  --percentile P       for --method percentile: of |x| (default 99.999)\n"
           "  --per-channel        one weight scale per output channel (recommended)\n"
           "  --keep-float NODE... leave these nodes (node or output names) in float\n"
-          "  -o, --output OUT     the quantized model (.onnx)\n"
-          "  --format onnx-qdq    the output format (the default for .onnx)\n"
+          "  -o, --output OUT     the quantized model: .ledge or .onnx\n"
+          "  --format F           ledge | onnx-qdq (default: from OUT's extension,\n"
+          "                       onnx-qdq unless it ends in .ledge)\n"
           "  --report             per-layer SQNR against float, time in float and int8,\n"
           "                       and kept-float suggestions\n"
           "  --eval DATA          data for the report (default: the calibration data)\n"
@@ -151,14 +152,10 @@ int cmd_quantize(int argc, char **argv) {
   if (!calib) FAIL("quantize: --calibration DATA is required");
   if (!out_path) FAIL("quantize: -o OUT is required");
   size_t ol = strlen(out_path);
-  bool onnx_ext = ol > 5 && !strcmp(out_path + ol - 5, ".onnx");
-  if (format && strcmp(format, "onnx-qdq"))
-    FAIL("--format: '%s' is not supported (onnx-qdq)", format);
-  if (!format && !onnx_ext)
-    FAIL(
-        "quantize: writing '%s' needs the .ledge writer, which is not available yet; write an "
-        ".onnx (--format onnx-qdq)",
-        out_path);
+  bool ledge_ext = ol > 6 && !strcmp(out_path + ol - 6, ".ledge");
+  if (format && strcmp(format, "onnx-qdq") && strcmp(format, "ledge"))
+    FAIL("--format: '%s' is not one of onnx-qdq, ledge", format);
+  bool write_ledge = format ? !strcmp(format, "ledge") : ledge_ext;
   qo.keep_float = keep;
   qo.n_keep_float = n_keep;
   qo.threads = (int)threads;
@@ -188,7 +185,8 @@ int cmd_quantize(int argc, char **argv) {
     goto free_model;
   }
   double calib_s = cli_now() - t0;
-  if (lg_quant_write_onnx(model, &r, out_path) != LEDGE_OK) {
+  if ((write_ledge ? lg_quant_write_ledge(model, &r, out_path)
+                   : lg_quant_write_onnx(model, &r, out_path)) != LEDGE_OK) {
     rc = cli_fail_status("quantize: writing the model");
     goto free_model;
   }
@@ -220,10 +218,10 @@ int cmd_quantize(int argc, char **argv) {
     printf(", \"output\": ");
     cli_json_string(stdout, out_path);
     printf(
-        ", \"format\": \"onnx-qdq\", \"method\": \"%s\", \"per_channel\": %s, \"samples\": %lld, "
+        ", \"format\": \"%s\", \"method\": \"%s\", \"per_channel\": %s, \"samples\": %lld, "
         "\"calibration_s\": %.3f, \"quantized_layers\": %d, \"float_layers\": %d",
-        methods[qo.method], qo.per_channel ? "true" : "false", (long long)r.samples, calib_s,
-        r.n_quantized, r.n_kept);
+        write_ledge ? "ledge" : "onnx-qdq", methods[qo.method], qo.per_channel ? "true" : "false",
+        (long long)r.samples, calib_s, r.n_quantized, r.n_kept);
     if (report) {
       printf(", \"report\": {\"evaluation_overlaps_calibration\": %s, \"fp32_ms\": ",
              overlap ? "true" : "false");

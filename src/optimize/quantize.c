@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "formats/ledge_format.h"
 #include "formats/onnx_write.h"
 #include "ops/op.h"
 #include "runtime/model.h"
@@ -664,6 +665,25 @@ lg_status lg_quant_write_onnx(const ledge_model *model, const lg_quant_result *r
   o.doc_string = "int8 QDQ model written by ledge quantize";
   o.output_types = st == LEDGE_OK ? types : NULL;
   st = lg_onnx_write_file(&r->graph, &o, path);
+  free(types);
+  return st;
+}
+
+lg_status lg_quant_write_ledge(const ledge_model *model, const lg_quant_result *r,
+                               const char *path) {
+  int n_out = model->graph.n_outputs;
+  ledge_tensor_info *types = calloc((size_t)n_out + 1, sizeof *types);
+  if (!types) return lg_error(LEDGE_ERR_NO_MEMORY, "out of memory");
+  lg_status st = lg_model_output_types(model, types);
+  const char *keys[] = {"quantization"}, *values[] = {"int8 QDQ (ledge quantize)"};
+  lg_ledge_write_options o;
+  memset(&o, 0, sizeof o);
+  o.opset = r->opset;
+  o.n_meta = 1;
+  o.meta_keys = keys;
+  o.meta_values = values;
+  o.output_types = st == LEDGE_OK ? types : NULL;
+  st = lg_ledge_write_file(&r->graph, &o, path);
   free(types);
   return st;
 }

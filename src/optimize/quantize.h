@@ -87,6 +87,9 @@ void lg_quant_result_free(lg_quant_result *r);
 
 /* Writes the QDQ graph as an ONNX model. */
 lg_status lg_quant_write_onnx(const ledge_model *model, const lg_quant_result *r, const char *path);
+/* Writes it as a .ledge model (int8 weights stored as int8: 4x smaller). */
+lg_status lg_quant_write_ledge(const ledge_model *model, const lg_quant_result *r,
+                               const char *path);
 
 /* Per-layer accuracy and speed (quantize_report.c): output SQNR of every
  * quantized layer against float over `samples` samples of source, and the
