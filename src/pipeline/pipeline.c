@@ -3,6 +3,7 @@
 #include "pipeline/pipeline.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -277,32 +278,48 @@ int pipeline_run(const pipeline_config *cfg, volatile int *stop, pipeline_stats 
     for (int k = 0; k < n_alerts; k++) {
       st.alerts++;
       st.alerts_by_rule[alerts[k].rule]++;
-      char alert_json[256], json[1024], image[PIPELINE_PATH_MAX + 64] = "";
+      char alert_json[256], json[2048], image[PIPELINE_PATH_MAX + 256] = "";
       interp_alert_format(&alerts[k], alert_json, sizeof alert_json);
-      long event_id = ++alert_seq;
+      /* Unique across runs and devices: the upload's key and the event's id. */
+      char event_id[200];
+      struct timespec wall;
+      clock_gettime(CLOCK_REALTIME, &wall);
+      long long wall_ms = (long long)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
+      snprintf(event_id, sizeof event_id, "%s-%lld-%ld", cfg->device, wall_ms, ++alert_seq);
       if (cfg->alerts_dir[0]) {
         uint8_t *jpeg = NULL;
         size_t len = 0;
-        snprintf(image, sizeof image, "%s/%s-alert-%04ld.jpg", cfg->alerts_dir, cfg->device,
-                 event_id);
+        snprintf(image, sizeof image, "%s/%s.jpg", cfg->alerts_dir, event_id);
         if (media_encode_jpeg(&canvas, 85, &jpeg, &len, why, sizeof why) == LEDGE_OK) {
           FILE *f = fopen(image, "wb");
-          if (!f || fwrite(jpeg, 1, len, f) != len) {
+          bool ok = f && fwrite(jpeg, 1, len, f) == len;
+          if (f && fclose(f)) ok = false;
+          if (!ok) {
             fprintf(stderr, "ledge: pipeline: cannot write %s\n", image);
             image[0] = 0;
           } else {
             st.bytes_sent += (long)len; /* what the upload queue will send */
           }
-          if (f) fclose(f);
           free(jpeg);
+        }
+        /* Under ledged the frame goes through its durable upload queue. */
+        char full[PATH_MAX];
+        if (image[0] && sk.agent && realpath(image, full)) {
+          char req[PATH_MAX + 512], uerr[256] = "";
+          snprintf(req, sizeof req,
+                   "{\"file\": \"%s\", \"event_id\": \"%s\", \"model_version\": \"%s\", "
+                   "\"time_ms\": %lld}",
+                   full, event_id, cfg->version, wall_ms);
+          if (agent_sink_emit(sk.agent, "upload", 0, req, 10000, uerr, sizeof uerr))
+            fprintf(stderr, "ledge: pipeline: upload of %s: %s\n", image, uerr);
         }
       }
       /* The alert's own fields first (the `ledge interpret` line), then
        * where it came from. */
       alert_json[strlen(alert_json) - 1] = 0;
       snprintf(json, sizeof json,
-               "%s, \"type\": \"alert\", \"event_id\": %ld, \"device\": \"%s\", \"model_version\": "
-               "\"%s\", \"image\": \"%s\"}",
+               "%s, \"type\": \"alert\", \"event_id\": \"%s\", \"device\": \"%s\", "
+               "\"model_version\": \"%s\", \"image\": \"%s\"}",
                alert_json, event_id, cfg->device, cfg->version, image);
       emit(&sk, json, 8);
       if (cfg->console)

@@ -276,10 +276,25 @@ elif WHAT == "agent":
                 break
             time.sleep(0.05)
         cfg = write(f"{WORK}/agent.json", {"perception": "replay", "replay": rp, "source": {"input": CLIP},
-                                            "sinks": {"events": f"{WORK}/events.jsonl"}})
+                                            "sinks": {"events": f"{WORK}/events.jsonl",
+                                                      "alerts_dir": f"{WORK}/alerts"}})
         env = dict(os.environ, LEDGE_AGENT_SOCKET=sock, LEDGE_DEVICE="car-7")
         p = subprocess.run([LEDGE, "pipeline", "run", cfg], capture_output=True, text=True, timeout=300, env=env)
         check("pipeline under the agent", p.returncode == 0, p.stderr)
+        # The alert frame goes through the agent's upload queue to its default
+        # store: DEVDIR/uploads/<device>/<yyyy>/<mm>/<dd>/<event-id>.jpg.
+        ev = events_of(f"{WORK}/events.jsonl")
+        alert = [e for e in ev if e["type"] == "alert"]
+        uploaded = []
+        for _ in range(200):
+            uploaded = [os.path.join(d, f) for d, _, fs in os.walk(f"{WORK}/dev/uploads") for f in fs
+                        if alert and f == alert[0]["event_id"] + ".jpg"]
+            if uploaded:
+                break
+            time.sleep(0.1)
+        check("the alert frame uploaded by the agent", len(alert) == 1 and len(uploaded) == 1 and
+              uploaded[0].startswith(f"{WORK}/dev/uploads/car-7/" + time.strftime("%Y/%m/%d", time.gmtime())) and
+              open(uploaded[0], "rb").read() == open(alert[0]["image"], "rb").read(), (alert, uploaded))
     finally:
         agent.terminate()
         agent.wait(timeout=30)
