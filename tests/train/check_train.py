@@ -10,6 +10,10 @@ on real data (Debian's dataset-fashion-mnist), label `train`.
           epoch, resumed with --resume, and finishes; its final metrics equal
           those of an uninterrupted run with the same seed (the checkpoint
           holds weights, BN statistics, optimizer moments and the position).
+  mpi     data parallel: `mpirun -np 2 ledge train` with batch 16 per rank and
+          one process with batch 32 on the same data and seed end with the same
+          weights after 40 steps (an MLP and LeNet-5, no batch normalization,
+          whose statistics are per rank), within float summation-order noise.
   export  a CNN with batch normalization and dropout trained briefly and
           exported to ONNX (BN folded): `ledge run` on 300 test images gives
           the same accuracy as the trainer's own validation, and ONNX Runtime
@@ -160,6 +164,35 @@ elif MODE == "export":
             err = float(np.abs(ort - logits).max() / (np.abs(ort).max() + 1e-6))
             check(err < 1e-4, "ONNX Runtime logits == ledge logits (max relative difference %.2g)" % err)
             check(float((ort.argmax(1) == y).mean()) == acc, "ONNX Runtime accuracy == ledge accuracy")
+elif MODE == "mpi":
+    import onnx
+    from onnx import numpy_helper
+    mpirun = os.environ.get("MPIEXEC", "mpirun")
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               ASAN_OPTIONS="detect_leaks=0")
+    for net in ("mlp", "lenet"):
+        common = ["--train", TRAIN, "--limit", "1280", "--network", net, "--learning-rate", "0.05",
+                  "--augmentation-type", "crop", "--seed", "5", "--epochs", "1", "--max-steps", "40",
+                  "--threads", "1", "--num-classes", "10", "--image-shape", "1,28,28", "--json"]
+        one, two = os.path.join(WORK, net + "_one.onnx"), os.path.join(WORK, net + "_two.onnx")
+        r1 = subprocess.run([LEDGE, "train"] + common + ["--mini-batch-size", "32", "-o", one],
+                            capture_output=True, text=True)
+        r2 = subprocess.run([mpirun, "-np", "2", "--oversubscribe", "--bind-to", "none", "--mca", "btl",
+                             "self,vader", "-x", "ASAN_OPTIONS", LEDGE, "train"] + common +
+                            ["--mini-batch-size", "16", "-o", two], capture_output=True, text=True, env=env)
+        check(r1.returncode == 0, "%s: one process trains (%s)" % (net, r1.stderr.strip().splitlines()[-1:]))
+        check(r2.returncode == 0, "%s: two ranks train (%s)" % (net, r2.stderr.strip().splitlines()[-1:]))
+        if r1.returncode or r2.returncode:
+            continue
+        s1, s2 = last_json(r1.stdout), last_json(r2.stdout)
+        check(s1["steps"] == s2["steps"] == 40, "%s: 40 steps each" % net)
+        w1 = {t.name: numpy_helper.to_array(t) for t in onnx.load(one).graph.initializer}
+        w2 = {t.name: numpy_helper.to_array(t) for t in onnx.load(two).graph.initializer}
+        check(w1.keys() == w2.keys(), "%s: same parameters" % net)
+        worst = max(float(np.abs(w1[k] - w2[k]).max() / (np.abs(w1[k]).max() + 1e-12)) for k in w1)
+        moved = max(float(np.abs(w1[k]).max()) for k in w1)
+        print("%s: max relative weight difference %.3g" % (net, worst))
+        check(worst < 1e-4 and moved > 0, "%s: 2 ranks x batch 16 == 1 process x batch 32 (%.2g)" % (net, worst))
 else:
     sys.exit("unknown mode " + MODE)
 
