@@ -226,11 +226,11 @@ static void handle_datagram(ag_agent *a, char *buf, ssize_t n, const struct sock
     bool ok = file && event_id &&
               ag_uploads_add(a->uploads, file, event_id, version ? version : "",
                              cJSON_IsNumber(t) ? (int64_t)t->valuedouble : ag_wall_ms(), err);
-    cJSON_Delete(req);
     if (ok)
-      snprintf(reply, sizeof reply, "ok %s", event_id);
+      snprintf(reply, sizeof reply, "ok %.100s", event_id);
     else
       snprintf(reply, sizeof reply, "error %.120s", err);
+    cJSON_Delete(req);
   } else {
     cJSON *data = cJSON_Parse(nl + 1);
     cJSON *m = cJSON_CreateObject();
@@ -655,9 +655,7 @@ out:
   }
   if (inotify_fd >= 0) close(inotify_fd);
   free(a->incoming);
-  free(a->committed.envelope);
-  free(a->previous.envelope);
-  free(a->pending.envelope);
+  ag_state_free(a);
   free(a);
   return rc;
 }

@@ -80,6 +80,7 @@ typedef struct ag_agent {
 /* ---- deploy.c: the deployment state machine */
 bool ag_state_load(ag_agent *a, char *err);
 bool ag_state_save(ag_agent *a, char *err);
+void ag_state_free(ag_agent *a);
 /* Handles a signed deployment (from MQTT or the inbox): verifies, then
  * applies, supersedes or ignores it. source is "mqtt" or "inbox". */
 void ag_deployment_offer(ag_agent *a, const char *envelope, size_t size, const char *source);

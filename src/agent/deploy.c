@@ -76,6 +76,12 @@ static void path_in(ag_agent *a, char *out, size_t size, const char *fmt, const 
   snprintf(out, size, "%s/%s", a->config.data_dir, rel);
 }
 
+void ag_state_free(ag_agent *a) {
+  held_clear(&a->committed);
+  held_clear(&a->previous);
+  held_clear(&a->pending);
+}
+
 bool ag_state_save(ag_agent *a, char *err) {
   cJSON *s = cJSON_CreateObject();
   const ag_held *held[] = {&a->committed, &a->previous, &a->pending};

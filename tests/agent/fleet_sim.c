@@ -29,10 +29,10 @@ typedef struct device {
   struct mosquitto *mosq;
   int index;
   bool connected, subscribed;
-  int64_t created_ms;  /* the deployment's creation time, 0 until one arrives */
-  int64_t done_at_ms;  /* when "succeeded" may be sent */
+  int64_t created_ms; /* the deployment's creation time, 0 until one arrives */
+  int64_t done_at_ms; /* when "succeeded" may be sent */
   int succeeded_mid;
-  int64_t latency_ms;  /* -1 until acknowledged */
+  int64_t latency_ms; /* -1 until acknowledged */
   char id[128];
 } device;
 
@@ -64,9 +64,10 @@ static void on_subscribe(struct mosquitto *m, void *user, int mid, int n, const 
 static void status(device *d, const char *state, int *mid) {
   char topic[128], body[512];
   snprintf(topic, sizeof topic, "ledge/sim-%05d/deployment/status", d->index);
-  int n = snprintf(body, sizeof body,
-                   "{\"id\":\"sim-%05d-%ld\",\"device\":\"sim-%05d\",\"deployment\":\"%s\",\"state\":\"%s\"}",
-                   d->index, published, d->index, d->id, state);
+  int n = snprintf(
+      body, sizeof body,
+      "{\"id\":\"sim-%05d-%ld\",\"device\":\"sim-%05d\",\"deployment\":\"%s\",\"state\":\"%s\"}",
+      d->index, published, d->index, d->id, state);
   mosquitto_publish(d->mosq, mid, topic, n, body, 1, false);
   published++;
 }
@@ -131,15 +132,22 @@ int main(int argc, char **argv) {
   int timeout_s = 300;
   snprintf(group, sizeof group, "sim");
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--broker") && i + 1 < argc) broker = argv[++i];
-    else if (!strcmp(argv[i], "--devices") && i + 1 < argc) n_devices = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--group") && i + 1 < argc) snprintf(group, sizeof group, "%s", argv[++i]);
-    else if (!strcmp(argv[i], "--work-ms") && i + 1 < argc) work_ms = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--timeout") && i + 1 < argc) timeout_s = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--tls") && i + 3 < argc) ca = argv[++i], cert = argv[++i], key = argv[++i];
+    if (!strcmp(argv[i], "--broker") && i + 1 < argc)
+      broker = argv[++i];
+    else if (!strcmp(argv[i], "--devices") && i + 1 < argc)
+      n_devices = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--group") && i + 1 < argc)
+      snprintf(group, sizeof group, "%s", argv[++i]);
+    else if (!strcmp(argv[i], "--work-ms") && i + 1 < argc)
+      work_ms = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--timeout") && i + 1 < argc)
+      timeout_s = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--tls") && i + 3 < argc)
+      ca = argv[++i], cert = argv[++i], key = argv[++i];
     else {
-      fprintf(stderr, "usage: ledge-fleet-sim --broker mqtt://HOST:PORT --devices N [--group G] "
-                      "[--tls CA CERT KEY] [--work-ms MS] [--timeout S]\n");
+      fprintf(stderr,
+              "usage: ledge-fleet-sim --broker mqtt://HOST:PORT --devices N [--group G] "
+              "[--tls CA CERT KEY] [--work-ms MS] [--timeout S]\n");
       return 2;
     }
   }
@@ -188,7 +196,8 @@ int main(int argc, char **argv) {
         char topic[64], body[256];
         snprintf(topic, sizeof topic, "ledge/sim-%05d/status", i);
         int n = snprintf(body, sizeof body,
-                         "{\"device\":\"sim-%05d\",\"group\":\"%s\",\"state\":\"succeeded\",\"deployment\":\"%s\"}",
+                         "{\"device\":\"sim-%05d\",\"group\":\"%s\",\"state\":\"succeeded\","
+                         "\"deployment\":\"%s\"}",
                          i, group, d->id);
         mosquitto_publish(d->mosq, NULL, topic, n, body, 1, true);
         published++;
@@ -209,10 +218,12 @@ int main(int argc, char **argv) {
   for (int i = 0; i < n_devices; i++)
     if (devs[i].latency_ms >= 0) lat[n++] = devs[i].latency_ms;
   qsort(lat, (size_t)n, sizeof *lat, cmp64);
-  printf("{\"devices\":%d,\"succeeded\":%d,\"p50_ms\":%lld,\"p95_ms\":%lld,\"max_ms\":%lld,"
-         "\"messages_in\":%ld,\"messages_out\":%ld,\"work_ms\":%d}\n",
-         n_devices, n, n ? (long long)lat[n / 2] : -1LL, n ? (long long)lat[(n * 95) / 100 < n ? (n * 95) / 100 : n - 1] : -1LL,
-         n ? (long long)lat[n - 1] : -1LL, received, published, work_ms);
+  printf(
+      "{\"devices\":%d,\"succeeded\":%d,\"p50_ms\":%lld,\"p95_ms\":%lld,\"max_ms\":%lld,"
+      "\"messages_in\":%ld,\"messages_out\":%ld,\"work_ms\":%d}\n",
+      n_devices, n, n ? (long long)lat[n / 2] : -1LL,
+      n ? (long long)lat[(n * 95) / 100 < n ? (n * 95) / 100 : n - 1] : -1LL,
+      n ? (long long)lat[n - 1] : -1LL, received, published, work_ms);
   for (int i = 0; i < n_devices; i++) {
     mosquitto_disconnect(devs[i].mosq);
     mosquitto_loop_write(devs[i].mosq, 1);
