@@ -381,7 +381,7 @@ lg_status lg_write_file_atomic(const char *path, const void *data, size_t size) 
   if (snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid()) >= (int)sizeof tmp)
     return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "path is too long");
   FILE *f = fopen(tmp, "wb");
-  if (!f) return lg_error(LEDGE_ERR_IO, "cannot create '%s': %s", tmp, strerror(errno));
+  if (!f) return lg_error(LEDGE_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
   bool ok = fwrite(data, 1, size, f) == size;
   ok = fflush(f) == 0 && ok;
   int err = errno;
