@@ -1,10 +1,13 @@
-/* train/loader.c: a worker thread that decodes and augments batches into a
+/* train/loader.c: worker threads that decode and augment batches into a
  * ring of `prefetch` slots ahead of the training step. See loader.h.
  *
- * The ring: the worker fills slot tail % prefetch outside the lock and
- * publishes it by advancing tail; the consumer lends slot head % prefetch
- * and returns it (head++) on its next call. train_loader_start bumps a
- * generation number: a batch finished for an older generation is dropped. */
+ * The ring: a worker claims slot `assigned % prefetch` for the next batch
+ * number (batches are handed out in order), fills it outside the lock and
+ * marks it ready; the consumer takes slot `head % prefetch` once it is ready,
+ * so batches arrive in order whichever worker finishes first, and returns it
+ * (head++) on its next call. train_loader_start bumps a generation number,
+ * waits for the fills in flight (their batches are dropped), then resets the
+ * ring. */
 #include "train/loader.h"
 
 #include <pthread.h>
@@ -13,12 +16,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 typedef struct loader_slot {
   float *images;
   int32_t *labels;
   long *indices;
   int count;
+  int ready; /* filled for the current generation, not yet consumed */
   long epoch, index;
 } loader_slot;
 
@@ -30,17 +35,20 @@ struct train_loader {
   long samples;         /* per epoch, this rank */
   size_t sample_floats; /* C * H * W */
   long *order;          /* the current epoch's permutation */
+  int prefetch;         /* slots in the ring (at least workers + 1) */
   loader_slot *slots;
 
-  pthread_t thread;
-  int thread_started;
+  pthread_t *threads;
+  int threads_started;
   pthread_mutex_t lock;
   pthread_cond_t changed; /* any state change; both sides wait on it */
   long generation;
   long epoch;        /* epoch being produced and consumed */
   long produce_next; /* next batch the worker makes */
   long consume_next; /* next batch the consumer receives */
-  long head, tail;   /* ring counters */
+  long head;         /* the next slot to consume (counter; slot = head % prefetch) */
+  long assigned;     /* slots handed to workers (counter) */
+  int filling;       /* fills in progress */
   int lent;          /* the consumer holds slot head % prefetch */
   int active;        /* an epoch is started */
   int stop;
@@ -75,6 +83,8 @@ void train_loader_options_init(train_loader_options *o, int channels, int height
   o->shuffle = 1;
   o->world_size = 1;
   o->prefetch = 2;
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  o->workers = cpus >= 8 ? (int)(cpus / 4 < 8 ? cpus / 4 : 8) : 1;
   o->augment = 1;
   train_augment_defaults(&o->transform, channels, height, width, TRAIN_AUG_CROP);
 }
@@ -123,14 +133,16 @@ static void *worker_main(void *arg) {
   pthread_mutex_lock(&ld->lock);
   for (;;) {
     while (!ld->stop && (!ld->active || ld->produce_next >= ld->batches ||
-                         ld->tail - ld->head >= ld->opt.prefetch))
+                         ld->assigned - ld->head >= ld->prefetch))
       pthread_cond_wait(&ld->changed, &ld->lock);
     if (ld->stop) break;
     long generation = ld->generation, epoch = ld->epoch, b = ld->produce_next++;
-    loader_slot *slot = &ld->slots[ld->tail % ld->opt.prefetch];
+    loader_slot *slot = &ld->slots[ld->assigned++ % ld->prefetch];
     long from, to;
     batch_range(ld, b, &from, &to);
     for (long p = from; p < to; p++) slot->indices[p - from] = ld->order[p];
+    slot->ready = 0;
+    ld->filling++;
     pthread_mutex_unlock(&ld->lock);
 
     double t0 = now_seconds();
@@ -141,8 +153,8 @@ static void *worker_main(void *arg) {
 
     pthread_mutex_lock(&ld->lock);
     ld->decode_seconds += spent;
-    if (generation != ld->generation) continue; /* restarted meanwhile: drop it */
-    ld->tail++;
+    ld->filling--;
+    if (generation == ld->generation) slot->ready = 1; /* else restarted meanwhile: dropped */
     pthread_cond_broadcast(&ld->changed);
   }
   pthread_mutex_unlock(&ld->lock);
@@ -162,6 +174,9 @@ ledge_status train_loader_create(const train_dataset *dataset, const train_loade
   if (o->prefetch < 1 || o->prefetch > 64)
     return loader_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT,
                        "prefetch must be between 1 and 64, not %d", o->prefetch);
+  if (o->workers < 1 || o->workers > 64)
+    return loader_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT,
+                       "workers must be between 1 and 64, not %d", o->workers);
   ledge_status st = train_augment_check(&o->transform, err, err_size);
   if (st) return st;
   long n = train_dataset_count(dataset);
@@ -186,9 +201,11 @@ ledge_status train_loader_create(const train_dataset *dataset, const train_loade
   }
   ld->sample_floats = (size_t)o->transform.channels * o->transform.height * o->transform.width;
   ld->order = malloc(sizeof *ld->order * (size_t)n);
-  ld->slots = calloc((size_t)o->prefetch, sizeof *ld->slots);
-  int ok = ld->order && ld->slots;
-  for (int s = 0; ok && s < o->prefetch; s++) {
+  ld->prefetch = o->prefetch > o->workers ? o->prefetch : o->workers + 1;
+  ld->slots = calloc((size_t)ld->prefetch, sizeof *ld->slots);
+  ld->threads = calloc((size_t)o->workers, sizeof *ld->threads);
+  int ok = ld->order && ld->slots && ld->threads;
+  for (int s = 0; ok && s < ld->prefetch; s++) {
     loader_slot *slot = &ld->slots[s];
     slot->images = malloc(sizeof *slot->images * ld->sample_floats * (size_t)o->batch_size);
     slot->labels = malloc(sizeof *slot->labels * (size_t)o->batch_size);
@@ -202,28 +219,31 @@ ledge_status train_loader_create(const train_dataset *dataset, const train_loade
     return loader_fail(err, err_size, LEDGE_ERR_NO_MEMORY,
                        "out of memory for %d batches of %d samples", o->prefetch, o->batch_size);
   }
-  if (pthread_create(&ld->thread, NULL, worker_main, ld) != 0) {
-    train_loader_destroy(ld);
-    return loader_fail(err, err_size, LEDGE_ERR_INTERNAL, "cannot start the loader thread");
+  for (int w = 0; w < o->workers; w++) {
+    if (pthread_create(&ld->threads[w], NULL, worker_main, ld) != 0) {
+      train_loader_destroy(ld);
+      return loader_fail(err, err_size, LEDGE_ERR_INTERNAL, "cannot start the loader threads");
+    }
+    ld->threads_started++;
   }
-  ld->thread_started = 1;
   *out = ld;
   return LEDGE_OK;
 }
 
 void train_loader_destroy(train_loader *ld) {
   if (!ld) return;
-  if (ld->thread_started) {
+  if (ld->threads_started) {
     pthread_mutex_lock(&ld->lock);
     ld->stop = 1;
     pthread_cond_broadcast(&ld->changed);
     pthread_mutex_unlock(&ld->lock);
-    pthread_join(ld->thread, NULL);
+    for (int w = 0; w < ld->threads_started; w++) pthread_join(ld->threads[w], NULL);
   }
+  free(ld->threads);
   pthread_mutex_destroy(&ld->lock);
   pthread_cond_destroy(&ld->changed);
   if (ld->slots)
-    for (int s = 0; s < ld->opt.prefetch; s++) {
+    for (int s = 0; s < ld->prefetch; s++) {
       free(ld->slots[s].images);
       free(ld->slots[s].labels);
       free(ld->slots[s].indices);
@@ -238,15 +258,21 @@ long train_loader_samples_per_epoch(const train_loader *ld) { return ld->samples
 
 ledge_status train_loader_start(train_loader *ld, long epoch, long first_batch) {
   if (epoch < 0 || first_batch < 0 || first_batch > ld->batches) {
+    pthread_mutex_lock(&ld->lock);
     snprintf(ld->error, sizeof ld->error, "cannot start epoch %ld at batch %ld (of %ld)", epoch,
              first_batch, ld->batches);
+    pthread_mutex_unlock(&ld->lock);
     return LEDGE_ERR_INVALID_ARGUMENT;
   }
   pthread_mutex_lock(&ld->lock);
   ld->generation++;
+  ld->active = 0;
+  /* fills in flight still write their slots: let them end before reuse */
+  while (ld->filling > 0) pthread_cond_wait(&ld->changed, &ld->lock);
   ld->epoch = epoch;
   ld->produce_next = ld->consume_next = first_batch;
-  ld->head = ld->tail = 0;
+  ld->head = ld->assigned = 0;
+  for (int s = 0; s < ld->prefetch; s++) ld->slots[s].ready = 0;
   ld->lent = 0;
   for (long i = 0; i < ld->n; i++) ld->order[i] = i;
   if (ld->opt.shuffle) {
@@ -273,12 +299,13 @@ int train_loader_next(train_loader *ld, train_batch *batch) {
       pthread_mutex_unlock(&ld->lock);
       return 0;
     }
-    while (ld->tail == ld->head && !ld->fatal) pthread_cond_wait(&ld->changed, &ld->lock);
+    loader_slot *slot = &ld->slots[ld->head % ld->prefetch];
+    while (!slot->ready && !ld->fatal) pthread_cond_wait(&ld->changed, &ld->lock);
     if (ld->fatal) {
       pthread_mutex_unlock(&ld->lock);
       return -1;
     }
-    loader_slot *slot = &ld->slots[ld->head % ld->opt.prefetch];
+    slot->ready = 0;
     ld->consume_next++;
     ld->lent = 1;
     /* one process has nobody to keep in step with: skip a batch that lost

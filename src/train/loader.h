@@ -1,6 +1,6 @@
 /*
- * train/loader.h: batches for the training step, decoded and augmented on a
- * worker thread ahead of it.
+ * train/loader.h: batches for the training step, decoded and augmented on
+ * worker threads ahead of it.
  *
  *   train_loader *ld;
  *   train_loader_create(dataset, &options, &ld, err, sizeof err);
@@ -48,13 +48,16 @@ typedef struct train_loader_options {
   int rank;       /* this process's shard, 0 <= rank < world_size */
   int world_size; /* number of data-parallel processes (1: all data here) */
   int drop_last;  /* 1: drop an incomplete last batch (always so with world_size > 1) */
-  int prefetch;   /* batches prepared ahead of the consumer (>= 1; default 2) */
+  int prefetch;   /* batches prepared ahead of the consumer (>= 1; default 2; at least
+                     workers + 1 are used) */
+  int workers;    /* decoding threads, each preparing whole batches (default: 1 up to
+                     7 CPUs, then one per 4 CPUs, at most 8); batches still arrive in order */
   int augment;    /* 1: random augmentation (training); 0: resize + normalize only */
   train_augment_config transform; /* training shape, augmentation and normalization */
 } train_loader_options;
 
 /* Defaults: batch 32, shuffle on, seed 0, rank 0 of 1, keep the last batch,
- * prefetch 2, augmentation on, transform = train_augment_defaults(C, H, W,
+ * prefetch 2, workers by CPU count, augmentation on, transform = train_augment_defaults(C, H, W,
  * TRAIN_AUG_CROP). */
 void train_loader_options_init(train_loader_options *options, int channels, int height, int width);
 

@@ -324,9 +324,11 @@ static void test_loader(void) {
   o.augment = 1;
   o.transform.type = TRAIN_AUG_CROP_COLOR_TRANSFORM;
   o.prefetch = 1;
+  o.workers = 1;
   train_loader *a1, *a2;
   CHECK_OK(train_loader_create(ds, &o, &a1, err, sizeof err));
   o.prefetch = 4;
+  o.workers = 3; /* batches finish out of order, arrive in order */
   CHECK_OK(train_loader_create(ds, &o, &a2, err, sizeof err));
   train_loader_start(a1, 3, 0);
   train_loader_start(a2, 3, 0);
@@ -341,6 +343,12 @@ static void test_loader(void) {
     media_image_free(&img);
   }
   CHECK(det && changed);
+  /* restarts while several workers are busy */
+  for (int r = 0; r < 20; r++) {
+    CHECK_OK(train_loader_start(a2, 3, (long)(r % 7)));
+    int got = train_loader_next(a2, &x2);
+    CHECK(got == 1 && x2.index == r % 7 && x2.epoch == 3);
+  }
   train_loader_stats stats;
   train_loader_get_stats(a1, &stats);
   CHECK(stats.samples == 960 && stats.skipped == 0);
