@@ -184,11 +184,11 @@ enum { DW_SCRATCH = 10240 };
         bits = (above & (lg_pivec)hi_v) | (~above & bits);                                     \
         memcpy(out + q, &bits, sizeof bits);                                                   \
       }                                                                                        \
-      for (int64_t i = 0; i < rows; i++) {                                                     \
-        float *yr = y + (oy0 + i) * ow;                                                        \
-        memcpy(yr, out + i * wq, (size_t)ow * sizeof(float));                                  \
-        if (!simple_act) lg_vact(act, yr, ow);                                                 \
-      }                                                                                        \
+      /* Other activations over the whole band at once: whole vectors,          \
+       * where a 7- or 14-wide row would have been all tail. */                                \
+      if (!simple_act) lg_vact(act, out, (n + LG_PLANE_VEC - 1) / LG_PLANE_VEC * LG_PLANE_VEC); \
+      for (int64_t i = 0; i < rows; i++)                                                       \
+        memcpy(y + (oy0 + i) * ow, out + i * wq, (size_t)ow * sizeof(float));                  \
     }                                                                                          \
   }
 

@@ -173,8 +173,19 @@ enum { WINO_SCRATCH = 8192 };
           float *yr = y + (2 * ty + r) * ow, *src = rowbuf + r * width;                           \
           if (res) {                                                                              \
             const float *rr = res + (2 * ty + r) * ow;                                            \
-            for (int64_t j = 0; j < ow; j++) src[j] += rr[j];                                     \
+            int64_t q = 0;                                                                        \
+            for (; q + LG_PLANE_VEC <= ow; q += LG_PLANE_VEC) {                                   \
+              lg_pvec v, rv;                                                                      \
+              memcpy(&v, src + q, sizeof v);                                                      \
+              memcpy(&rv, rr + q, sizeof rv);                                                     \
+              v += rv;                                                                            \
+              memcpy(src + q, &v, sizeof v);                                                      \
+            }                                                                                     \
+            for (; q < ow; q++) src[q] += rr[q];                                                  \
           }                                                                                       \
+          /* Other activations on whole vectors of the row buffer (its lanes                      \
+           * past ow hold finite or junk values that are never stored). */                        \
+          if (!simple) lg_vact(act, src, (ow + LG_PLANE_VEC - 1) / LG_PLANE_VEC * LG_PLANE_VEC);  \
           int64_t j = 0;                                                                          \
           for (; j + LG_PLANE_VEC <= ow; j += LG_PLANE_VEC) {                                     \
             lg_pvec v;                                                                            \
@@ -188,7 +199,6 @@ enum { WINO_SCRATCH = 8192 };
             float v = src[j] < amin ? amin : src[j];                                              \
             yr[j] = v > amax ? amax : v;                                                          \
           }                                                                                       \
-          if (!simple) lg_vact(act, yr, ow);                                                      \
         }                                                                                         \
       }                                                                                           \
     }                                                                                             \
