@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "kernels/depthwise.h"
+#include "kernels/direct.h"
 #include "kernels/gemm.h"
 #include "kernels/winograd.h"
 #include "ops/nn_common.h"
@@ -210,6 +211,7 @@ enum {
   CONV_GEMM_IM2COL,
   CONV_DEPTHWISE,
   CONV_WINOGRAD,
+  CONV_DIRECT,
   CONV_ALGO_COUNT
 };
 
@@ -227,6 +229,8 @@ static const char *const conv_kernel_names[CONV_ALGO_COUNT][LG_ISA_COUNT] = {
                           "im2col-gemm/avx512"},
     [CONV_DEPTHWISE] = {"depthwise/generic", "depthwise/generic", "depthwise/avx2",
                         "depthwise/avx512"},
+    [CONV_DIRECT] = {"direct-few-channels/generic", "direct-few-channels/generic",
+                      "direct-few-channels/avx2", "direct-few-channels/avx512"},
     [CONV_WINOGRAD] = {"winograd-f2x2/generic", "winograd-f2x2/generic", "winograd-f2x2/avx2",
                        "winograd-f2x2/avx512"},
 };
@@ -234,6 +238,32 @@ static const char *const conv_kernel_names[CONV_ALGO_COUNT][LG_ISA_COUNT] = {
 /* Only 1-D and 2-D windows (the depth slot neutral) take the fast paths. */
 static bool window_is_2d(const lg_window *w) {
   return w->in[0] == 1 && w->out[0] == 1 && w->kernel[0] == 1 && !w->pad_begin[0] && !w->pad_end[0];
+}
+
+/* The few-input-channel direct kernel (kernels/direct.h) for this layer,
+ * its arguments filled in when a is given. */
+static lg_direct_fn conv_direct_kernel(lg_isa isa, const conv_shape *s, lg_direct_args *a,
+                                       const lg_act *act) {
+  const lg_window *w = &s->w;
+  lg_direct_args args = {.c = s->in_channels, .h = w->in[1], .w = w->in[2],
+                         .m = s->out_channels, .oh = w->out[1], .ow = w->out[2],
+                         .kh = w->kernel[1], .kw = w->kernel[2], .stride = w->stride[2],
+                         .pad_t = w->pad_begin[1], .pad_l = w->pad_begin[2], .act = act};
+  if (a) *a = args;
+  return lg_direct_kernel(isa, &args);
+}
+
+typedef struct direct_ctx {
+  lg_direct_fn fn;
+  const lg_direct_args *a;
+  const float *x;
+  float *y;
+} direct_ctx;
+
+static void direct_blocks(void *ctx, int64_t begin, int64_t end) {
+  const direct_ctx *c = ctx;
+  int64_t m1 = end * 8 < c->a->m ? end * 8 : c->a->m;
+  c->fn(c->a, c->x, c->y, begin * 8, m1);
 }
 
 static lg_status conv_plan_fast(lg_node *node, lg_tensor *const *in, const conv_shape *s) {
@@ -257,6 +287,10 @@ static lg_status conv_plan_fast(lg_node *node, lg_tensor *const *in, const conv_
            s->in_channels >= 16 && s->out_channels >= 16 && window_out_count(w) >= 100 &&
            lg_winograd_fits(w->out[1], w->out[2]))
     algo = CONV_WINOGRAD;
+  else if (!s->direct && in_per_group >= 1 && !s->pointwise && s->group == 1 &&
+           w->stride[1] == w->stride[2] && w->dilation[1] == 1 && w->dilation[2] == 1 &&
+           conv_direct_kernel(lg_gemm_kernel_for(isa)->isa, s, NULL, NULL))
+    algo = CONV_DIRECT;
   else if (!s->direct && in_per_group >= 1)
     algo = s->pointwise ? CONV_GEMM_1X1 : CONV_GEMM_IM2COL;
   if (algo == CONV_REFERENCE) return LEDGE_OK;
@@ -266,7 +300,8 @@ static lg_status conv_plan_fast(lg_node *node, lg_tensor *const *in, const conv_
   /* Depthwise keeps a plain copy of its weights: like the packed ones, it
    * lets the session release the file's pages (lg_conv_holds_weights). */
   /* The GEMM paths read W in place (lg_gemm_desc.a): no second copy. */
-  size_t group_floats = algo == CONV_DEPTHWISE ? (size_t)(out_per_group * rows)
+  size_t group_floats = algo == CONV_DIRECT ? 0
+                        : algo == CONV_DEPTHWISE ? (size_t)(out_per_group * rows)
                         : algo == CONV_WINOGRAD
                             ? lg_winograd_packed_floats(kern, s->out_channels, s->in_channels)
                             : 0;
@@ -384,6 +419,18 @@ static void conv_run_fast(const lg_node *node, const conv_fast *f, const conv_sh
     dw_ctx c = {s, f, x, f->packed, bias, y, act};
     lg_threadpool *pool = s->batch * s->out_channels * out_count < 4096 ? NULL : exec->pool;
     lg_parallel_for(pool, s->batch * s->out_channels, dw_planes, &c);
+    return;
+  }
+  if (f->algo == CONV_DIRECT) {
+    lg_direct_args a;
+    lg_direct_fn fn = conv_direct_kernel(f->kern->isa, s, &a, act);
+    a.weights = wt;
+    a.bias = bias;
+    for (int64_t image = 0; image < s->batch && fn; image++) {
+      direct_ctx c = {fn, &a, x + image * s->in_channels * in_count,
+                      y + image * s->out_channels * out_count};
+      lg_parallel_for(exec->pool, (s->out_channels + 7) / 8, direct_blocks, &c);
+    }
     return;
   }
   if (f->algo == CONV_WINOGRAD) {

@@ -263,6 +263,13 @@ static void network_conv_cases(lg_isa isa, lg_threadpool *pool) {
       {1, 16, 16, 1, 6, 6, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, false, none},
       {1, 64, 40, 1, 17, 5, 3, 3, 1, 1, 1, 1, 2, 0, 1, 2, true, relu},
       {1, 16, 24, 1, 56, 56, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true, relu, true},
+      /* Few input channels: the direct kernel (first layers), several bands,
+       * output channels not a multiple of its block of 8, fused residual. */
+      {1, 3, 32, 1, 224, 224, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, true, relu6},
+      {1, 3, 16, 1, 65, 67, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, true, {LG_ACT_HARD_SWISH, 0, 0}},
+      {2, 4, 13, 1, 30, 41, 5, 5, 1, 1, 1, 1, 2, 1, 0, 2, false, {LG_ACT_SWISH, 0, 0}, true},
+      {1, 1, 5, 1, 20, 20, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3, true, none},
+      {1, 2, 9, 1, 9, 3000, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true, relu},
       {1, 16, 16, 1, 35, 35, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, false, relu},
       {1, 16, 16, 1, 10, 130, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true, none, true},
       {1, 20, 16, 1, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true, {LG_ACT_HARD_SWISH, 0, 0}, true},
