@@ -136,60 +136,60 @@ static inline float dw_point(const float *x, int64_t h, int64_t w, const float *
 
 enum { DW_SCRATCH = 10240 };
 
-#define DEFINE_DW_FLAT(NAME, ROWS_NAME, K, S, ATTR)                                            \
-  ATTR static void NAME(const float *x, int64_t h, int64_t w, const float *wk, float bias,     \
-                        float *y, int64_t oh, int64_t ow, int64_t pad_t, int64_t pad_l,        \
-                        const lg_act *act) {                                                   \
-    enum { PHASES = S * S, HALO = (K - 1) / S, TAPS = K * K };                                 \
-    int64_t wq = ow - 1 + (K + S - 1) / S; /* flat row width (per phase for S = 2) */          \
-    int64_t fixed = PHASES * (HALO * wq + LG_PLANE_SLACK) + LG_PLANE_VEC;                      \
-    int64_t band = (DW_SCRATCH - fixed) / ((PHASES + 1) * wq);                                 \
-    if (band < 1 || wq > DW_SCRATCH) {                                                         \
-      ROWS_NAME(x, h, w, wk, bias, y, oh, ow, pad_t, pad_l, act);                              \
-      return;                                                                                  \
-    }                                                                                          \
-    if (band > oh) band = oh;                                                                  \
-    float scratch[DW_SCRATCH] __attribute__((aligned(64)));                                    \
-    int64_t phase_floats = (band + HALO) * wq + LG_PLANE_SLACK;                                \
-    float *out = scratch + PHASES * phase_floats;                                              \
-    float wt[TAPS];                                                                            \
-    int64_t off[TAPS];                                                                         \
-    for (int kh = 0; kh < K; kh++)                                                             \
-      for (int kw = 0; kw < K; kw++) {                                                         \
-        int t = kh * K + kw, phase = (kh % S) * S + kw % S;                                    \
-        wt[t] = wk[t];                                                                         \
-        off[t] = phase * phase_floats + (kh / S) * wq + kw / S;                                \
-      }                                                                                        \
-    bool simple_act =                                                                          \
-        act->kind == LG_ACT_NONE || act->kind == LG_ACT_RELU || act->kind == LG_ACT_CLIP;      \
-    float amin = act->kind == LG_ACT_RELU   ? 0.0f                                             \
-                 : act->kind == LG_ACT_CLIP ? act->alpha                                       \
-                                            : -__builtin_inff();                               \
-    float amax = act->kind == LG_ACT_CLIP ? act->beta : __builtin_inff();                      \
-    for (int64_t oy0 = 0; oy0 < oh; oy0 += band) {                                             \
-      int64_t rows = oh - oy0 < band ? oh - oy0 : band;                                        \
-      for (int py = 0; py < S; py++)                                                           \
-        lg_plane_fill(x, h, w, S, py, oy0, rows + HALO, wq, pad_t, pad_l, 0.0f,                \
-                      scratch + py * S * phase_floats, scratch + (py * S + 1) * phase_floats); \
-      int64_t n = rows * wq;                                                                   \
-      lg_pvec lo_v = (lg_pvec){0} + amin, hi_v = (lg_pvec){0} + amax;                          \
-      for (int64_t q = 0; q < n; q += LG_PLANE_VEC) {                                          \
-        lg_pvec acc = (lg_pvec){0} + bias, v;                                                  \
-        for (int t = 0; t < TAPS; t++) {                                                       \
-          memcpy(&v, scratch + off[t] + q, sizeof v);                                          \
-          acc += wt[t] * v;                                                                    \
-        }                                                                                      \
-        lg_pivec below = acc<lo_v, above = acc> hi_v;                                          \
-        lg_pivec bits = (below & (lg_pivec)lo_v) | (~below & (lg_pivec)acc);                   \
-        bits = (above & (lg_pivec)hi_v) | (~above & bits);                                     \
-        memcpy(out + q, &bits, sizeof bits);                                                   \
-      }                                                                                        \
-      /* Other activations over the whole band at once: whole vectors,          \
-       * where a 7- or 14-wide row would have been all tail. */                                \
+#define DEFINE_DW_FLAT(NAME, ROWS_NAME, K, S, ATTR)                                             \
+  ATTR static void NAME(const float *x, int64_t h, int64_t w, const float *wk, float bias,      \
+                        float *y, int64_t oh, int64_t ow, int64_t pad_t, int64_t pad_l,         \
+                        const lg_act *act) {                                                    \
+    enum { PHASES = S * S, HALO = (K - 1) / S, TAPS = K * K };                                  \
+    int64_t wq = ow - 1 + (K + S - 1) / S; /* flat row width (per phase for S = 2) */           \
+    int64_t fixed = PHASES * (HALO * wq + LG_PLANE_SLACK) + LG_PLANE_VEC;                       \
+    int64_t band = (DW_SCRATCH - fixed) / ((PHASES + 1) * wq);                                  \
+    if (band < 1 || wq > DW_SCRATCH) {                                                          \
+      ROWS_NAME(x, h, w, wk, bias, y, oh, ow, pad_t, pad_l, act);                               \
+      return;                                                                                   \
+    }                                                                                           \
+    if (band > oh) band = oh;                                                                   \
+    float scratch[DW_SCRATCH] __attribute__((aligned(64)));                                     \
+    int64_t phase_floats = (band + HALO) * wq + LG_PLANE_SLACK;                                 \
+    float *out = scratch + PHASES * phase_floats;                                               \
+    float wt[TAPS];                                                                             \
+    int64_t off[TAPS];                                                                          \
+    for (int kh = 0; kh < K; kh++)                                                              \
+      for (int kw = 0; kw < K; kw++) {                                                          \
+        int t = kh * K + kw, phase = (kh % S) * S + kw % S;                                     \
+        wt[t] = wk[t];                                                                          \
+        off[t] = phase * phase_floats + (kh / S) * wq + kw / S;                                 \
+      }                                                                                         \
+    bool simple_act =                                                                           \
+        act->kind == LG_ACT_NONE || act->kind == LG_ACT_RELU || act->kind == LG_ACT_CLIP;       \
+    float amin = act->kind == LG_ACT_RELU   ? 0.0f                                              \
+                 : act->kind == LG_ACT_CLIP ? act->alpha                                        \
+                                            : -__builtin_inff();                                \
+    float amax = act->kind == LG_ACT_CLIP ? act->beta : __builtin_inff();                       \
+    for (int64_t oy0 = 0; oy0 < oh; oy0 += band) {                                              \
+      int64_t rows = oh - oy0 < band ? oh - oy0 : band;                                         \
+      for (int py = 0; py < S; py++)                                                            \
+        lg_plane_fill(x, h, w, S, py, oy0, rows + HALO, wq, pad_t, pad_l, 0.0f,                 \
+                      scratch + py * S * phase_floats, scratch + (py * S + 1) * phase_floats);  \
+      int64_t n = rows * wq;                                                                    \
+      lg_pvec lo_v = (lg_pvec){0} + amin, hi_v = (lg_pvec){0} + amax;                           \
+      for (int64_t q = 0; q < n; q += LG_PLANE_VEC) {                                           \
+        lg_pvec acc = (lg_pvec){0} + bias, v;                                                   \
+        for (int t = 0; t < TAPS; t++) {                                                        \
+          memcpy(&v, scratch + off[t] + q, sizeof v);                                           \
+          acc += wt[t] * v;                                                                     \
+        }                                                                                       \
+        lg_pivec below = acc<lo_v, above = acc> hi_v;                                           \
+        lg_pivec bits = (below & (lg_pivec)lo_v) | (~below & (lg_pivec)acc);                    \
+        bits = (above & (lg_pivec)hi_v) | (~above & bits);                                      \
+        memcpy(out + q, &bits, sizeof bits);                                                    \
+      }                                                                                         \
+      /* Other activations over the whole band at once: whole vectors,                          \
+       * where a 7- or 14-wide row would have been all tail. */                                 \
       if (!simple_act) lg_vact(act, out, (n + LG_PLANE_VEC - 1) / LG_PLANE_VEC * LG_PLANE_VEC); \
-      for (int64_t i = 0; i < rows; i++)                                                       \
-        memcpy(y + (oy0 + i) * ow, out + i * wq, (size_t)ow * sizeof(float));                  \
-    }                                                                                          \
+      for (int64_t i = 0; i < rows; i++)                                                        \
+        memcpy(y + (oy0 + i) * ow, out + i * wq, (size_t)ow * sizeof(float));                   \
+    }                                                                                           \
   }
 
 #define DEFINE_DW_SET(SUFFIX, ATTR)                               \

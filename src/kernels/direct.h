@@ -16,8 +16,8 @@
 #include "runtime/graph.h"
 
 typedef struct lg_direct_args {
-  int64_t c, h, w;       /* input: c planes of h x w */
-  int64_t m, oh, ow;     /* output: m planes of oh x ow */
+  int64_t c, h, w;        /* input: c planes of h x w */
+  int64_t m, oh, ow;      /* output: m planes of oh x ow */
   int64_t kh, kw, stride; /* kernel and stride (both dimensions) */
   int64_t pad_t, pad_l;
   const float *weights; /* [m][c][kh][kw] */

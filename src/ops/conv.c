@@ -230,7 +230,7 @@ static const char *const conv_kernel_names[CONV_ALGO_COUNT][LG_ISA_COUNT] = {
     [CONV_DEPTHWISE] = {"depthwise/generic", "depthwise/generic", "depthwise/avx2",
                         "depthwise/avx512"},
     [CONV_DIRECT] = {"direct-few-channels/generic", "direct-few-channels/generic",
-                      "direct-few-channels/avx2", "direct-few-channels/avx512"},
+                     "direct-few-channels/avx2", "direct-few-channels/avx512"},
     [CONV_WINOGRAD] = {"winograd-f2x2/generic", "winograd-f2x2/generic", "winograd-f2x2/avx2",
                        "winograd-f2x2/avx512"},
 };
@@ -245,10 +245,18 @@ static bool window_is_2d(const lg_window *w) {
 static lg_direct_fn conv_direct_kernel(lg_isa isa, const conv_shape *s, lg_direct_args *a,
                                        const lg_act *act) {
   const lg_window *w = &s->w;
-  lg_direct_args args = {.c = s->in_channels, .h = w->in[1], .w = w->in[2],
-                         .m = s->out_channels, .oh = w->out[1], .ow = w->out[2],
-                         .kh = w->kernel[1], .kw = w->kernel[2], .stride = w->stride[2],
-                         .pad_t = w->pad_begin[1], .pad_l = w->pad_begin[2], .act = act};
+  lg_direct_args args = {.c = s->in_channels,
+                         .h = w->in[1],
+                         .w = w->in[2],
+                         .m = s->out_channels,
+                         .oh = w->out[1],
+                         .ow = w->out[2],
+                         .kh = w->kernel[1],
+                         .kw = w->kernel[2],
+                         .stride = w->stride[2],
+                         .pad_t = w->pad_begin[1],
+                         .pad_l = w->pad_begin[2],
+                         .act = act};
   if (a) *a = args;
   return lg_direct_kernel(isa, &args);
 }
@@ -300,7 +308,7 @@ static lg_status conv_plan_fast(lg_node *node, lg_tensor *const *in, const conv_
   /* Depthwise keeps a plain copy of its weights: like the packed ones, it
    * lets the session release the file's pages (lg_conv_holds_weights). */
   /* The GEMM paths read W in place (lg_gemm_desc.a): no second copy. */
-  size_t group_floats = algo == CONV_DIRECT ? 0
+  size_t group_floats = algo == CONV_DIRECT      ? 0
                         : algo == CONV_DEPTHWISE ? (size_t)(out_per_group * rows)
                         : algo == CONV_WINOGRAD
                             ? lg_winograd_packed_floats(kern, s->out_channels, s->in_channels)
