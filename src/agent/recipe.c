@@ -3,6 +3,7 @@
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "agent/util.h"
@@ -157,6 +158,16 @@ bool ag_component_parse(const cJSON *json, ag_component *c, char *err) {
   const cJSON *deps = cJSON_GetObjectItemCaseSensitive(json, "dependencies");
   if (deps && !cJSON_IsObject(deps))
     return ag_fail(err, "%s: dependencies must be an object", where);
+  const cJSON *dep;
+  cJSON_ArrayForEach(dep, deps) {
+    if (c->n_deps == 8) return ag_fail(err, "%s: more than 8 dependencies", where);
+    if (!ag_valid_name(dep->string) || !cJSON_IsString(dep) || strlen(dep->valuestring) > 65)
+      return ag_fail(err, "%s: dependency %s needs a version (\"1.2\", \">=1.2\" or \"*\")", where,
+                     dep->string);
+    snprintf(c->dep_names[c->n_deps], sizeof c->dep_names[0], "%s", dep->string);
+    snprintf(c->dep_specs[c->n_deps], sizeof c->dep_specs[0], "%s", dep->valuestring);
+    c->n_deps++;
+  }
   const cJSON *config = cJSON_GetObjectItemCaseSensitive(json, "configuration");
   if (config && !cJSON_IsObject(config))
     return ag_fail(err, "%s: configuration must be an object", where);
@@ -165,6 +176,55 @@ bool ag_component_parse(const cJSON *json, ag_component *c, char *err) {
       !cJSON_PrintPreallocated((cJSON *)config, c->configuration, sizeof c->configuration, 1))
     return ag_fail(err, "%s: configuration is larger than %zu bytes", where,
                    sizeof c->configuration - 1);
+  return true;
+}
+
+static bool version_matches(const char *version, const char *spec) {
+  if (!strcmp(spec, "*")) return true;
+  if (!strncmp(spec, ">=", 2)) return strverscmp(version, spec + 2) >= 0;
+  return !strcmp(version, spec);
+}
+
+/* Checks that every dependency is in the deployment at a matching version and
+ * reorders the components so that each comes after what it depends on. */
+static bool order_by_dependencies(ag_deployment *d, char *err) {
+  int n = d->n_components, order[AG_MAX_COMPONENTS], placed = 0;
+  bool done[AG_MAX_COMPONENTS] = {0};
+  for (int i = 0; i < n; i++) {
+    const ag_component *c = &d->components[i];
+    for (int k = 0; k < c->n_deps; k++) {
+      int j = 0;
+      while (j < n && strcmp(d->components[j].name, c->dep_names[k])) j++;
+      if (j == n)
+        return ag_fail(err, "component %s needs %s, which the deployment does not include", c->name,
+                       c->dep_names[k]);
+      if (!version_matches(d->components[j].version, c->dep_specs[k]))
+        return ag_fail(err, "component %s needs %s %s, the deployment has %s", c->name,
+                       c->dep_names[k], c->dep_specs[k], d->components[j].version);
+    }
+  }
+  while (placed < n) {
+    int before = placed;
+    for (int i = 0; i < n; i++) {
+      if (done[i]) continue;
+      bool ready = true;
+      for (int k = 0; k < d->components[i].n_deps && ready; k++)
+        for (int j = 0; j < n; j++)
+          if (!done[j] && !strcmp(d->components[j].name, d->components[i].dep_names[k]))
+            ready = false;
+      if (ready) {
+        done[i] = true;
+        order[placed++] = i;
+      }
+    }
+    if (placed == before)
+      return ag_fail(err, "deployment: the components' dependencies form a cycle");
+  }
+  ag_component *sorted = malloc(sizeof(ag_component) * (size_t)(n ? n : 1));
+  if (!sorted) return ag_fail(err, "out of memory");
+  for (int i = 0; i < n; i++) sorted[i] = d->components[order[i]];
+  memcpy(d->components, sorted, sizeof(ag_component) * (size_t)n);
+  free(sorted);
   return true;
 }
 
@@ -226,7 +286,7 @@ bool ag_deployment_parse(const char *text, ag_deployment *d, char *err) {
       }
     d->n_components++;
   }
-  ok = true;
+  ok = order_by_dependencies(d, err);
 done:
   cJSON_Delete(json);
   return ok;

@@ -38,6 +38,11 @@ typedef struct ag_component {
   double health_window_s;   /* crashes within this time after start count as a failed start (default
                                10) */
   char configuration[4096]; /* the "configuration" object as JSON text ({} if none) */
+  /* "dependencies": {"name": "version" | ">=version" | "*"}: components of the
+   * same deployment, started before this one. */
+  char dep_names[8][65];
+  char dep_specs[8][66];
+  int n_deps;
 } ag_component;
 
 typedef struct ag_deployment {
@@ -55,7 +60,8 @@ bool ag_valid_name(const char *s);
 
 /* Parses a recipe object; err says which field is wrong. */
 bool ag_component_parse(const cJSON *json, ag_component *out, char *err);
-/* Parses a deployment payload (the signed envelope's content). */
+/* Parses a deployment payload (the signed envelope's content); checks the
+ * dependencies and orders the components so that dependencies come first. */
 bool ag_deployment_parse(const char *text, ag_deployment *out, char *err);
 
 #endif

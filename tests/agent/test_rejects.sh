@@ -108,3 +108,14 @@ wait_for 10 bash -c "[[ -s $WORK/car1/components/svc/2/pid && \$(cat $WORK/car1/
   fail "the crashed component was not restarted"
 kill -0 "$(cat car1/components/svc/2/pid)" || fail "restarted component not running"
 ok "a supervised component is restarted after a crash"
+
+# ---- dependencies -----------------------------------------------------------------------------
+mkdir -p svc3
+cp svc2/run.sh svc3/
+sed 's/"version": "2"/"version": "3"/; s/"kind": "command",/"kind": "command", "dependencies": {"clf": ">=2.0"},/' svc2/recipe.json >svc3/recipe.json
+"$LEDGE" fleet publish svc3 --fleet "$FLEET" --store "$STORE" >/dev/null
+"$LEDGE" fleet deploy --fleet "$FLEET" --broker "$BROKER" --group cars clf@1.0 svc@3 2>err.txt && fail "an unmet dependency was deployed"
+grep -q "svc needs clf >=2.0, the deployment has 1.0" err.txt || fail "unclear error: $(cat err.txt)"
+"$LEDGE" fleet deploy --fleet "$FLEET" --broker "$BROKER" --group cars svc@3 2>err.txt && fail "a missing dependency was deployed"
+grep -q "does not include" err.txt || fail "unclear error: $(cat err.txt)"
+ok "dependencies: an unmet version or a missing component is refused with the reason"

@@ -84,3 +84,18 @@ for p in $(pgrep -x sleep); do
 done
 [[ $n_svc == 1 && $cwd == */svc/2 ]] || fail "$n_svc component processes running (last in ${cwd:-none})"
 ok "kill -9 during the download: resumed with a Range request; during activation: restarted into svc@2 alone (no mix)"
+
+# ---- a newer deployment supersedes one still downloading ------------------------------------------
+mkdir -p svc3 svc4
+cp svc1/run.sh svc3/ && cp svc1/run.sh svc4/
+"$PY" -c 'import os; open("svc3/data.bin","wb").write(os.urandom(3000000))'
+sed 's/"version": "2"/"version": "3"/' svc2/recipe.json >svc3/recipe.json
+sed 's/"version": "1"/"version": "4"/' svc1/recipe.json >svc4/recipe.json
+for c in svc3 svc4; do "$LEDGE" fleet publish $c --fleet "$FLEET" --store "file://$WORK/web" --public-url "$HTTPS" >/dev/null; done
+"$LEDGE" fleet deploy --fleet "$FLEET" --broker "$BROKER" --group cars svc@3 >/dev/null
+wait_for 30 bash -c "grep '\"state\":\"downloading\"' $WORK/transitions.txt | grep -q '\"svc\":\"3\"'" || fail "svc@3 never started downloading"
+"$LEDGE" fleet deploy --fleet "$FLEET" --broker "$BROKER" --group cars svc@4 >/dev/null
+wait_for 30 bash -c "grep '\"state\":\"superseded\"' $WORK/transitions.txt | grep -q '\"svc\":\"3\"'" || fail "svc@3 was not superseded"
+wait_for 30 bash -c "[[ \$(grep -c '\"state\":\"succeeded\"' $WORK/transitions.txt) -ge 4 ]]" || fail "svc@4 did not succeed"
+[[ $(state car1 committed_components) == svc@4 ]] || fail "running $(state car1 committed_components)"
+ok "a newer deployment supersedes one still downloading"
