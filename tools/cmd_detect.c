@@ -23,7 +23,8 @@ static void help(FILE *f) {
       "[--threads N]\n"
       "                    [--detector PATH] [--iris-model PATH] [--labels FILE] [--min-score S] "
       "[--iou T]\n"
-      "                    [--max N] [--every N] [--max-frames N] [--draw-every N] [--verbose]\n"
+      "                    [--max N] [--every N] [--max-frames N] [--draw-every N] [--track]\n"
+      "                    [--verbose]\n"
       "                    [--kind video|camera|images]\n"
       "Runs vision tasks on every frame of INPUT and prints what they find:\n"
       "  INPUT  an image (jpg, png, ppm), a video file or stream URL, a folder of images,\n"
@@ -54,6 +55,8 @@ static void help(FILE *f) {
       "  --max N         most results per frame (classify: top N)\n"
       "  --every N       process every Nth frame only (all are decoded)\n"
       "  --max-frames N  stop after N frames\n"
+      "  --track         face-mesh, iris: follow faces from frame to frame (each face's next crop\n"
+      "                  from its last mesh; the face detector runs every 10th frame)\n"
       "  --verbose       a line per frame for videos (default: a summary per second)\n"
       "  --kind K        force the source kind instead of guessing it from INPUT\n");
 }
@@ -133,6 +136,8 @@ int cmd_detect(int argc, char **argv) {
       return 0;
     } else if (!strcmp(argv[i], "--json")) {
       json = true;
+    } else if (!strcmp(argv[i], "--track")) {
+      base.track = 1;
     } else if (!strcmp(argv[i], "--verbose") || !strcmp(argv[i], "-v")) {
       verbose = true;
     } else if (cli_option(argc, argv, &i, "--task", &value)) {

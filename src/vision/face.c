@@ -31,6 +31,9 @@
 #define MESH_POINTS 468
 #define IRIS_POINTS 5
 #define DEG (180.0f / 3.14159265358979f)
+#define MAX_TRACKS 16
+/* tracking re-runs the detector at least this often, to find new faces */
+#define DETECT_EVERY 10
 
 typedef struct face_state {
   float *anchors; /* x, y in input pixels */
@@ -40,6 +43,10 @@ typedef struct face_state {
    * tasks replace them with mesh results) */
   vision_item *faces;
   vision_point *face_points;
+  /* tracking (options.track): the crop windows the last frame's meshes
+   * give for the next frame */
+  vision_window tracks[MAX_TRACKS], next[MAX_TRACKS];
+  int n_tracks, since_detect, frame_w, frame_h;
 } face_state;
 
 static ledge_status make_anchors(face_state *fs, int size, char *err, size_t err_size) {
@@ -329,64 +336,104 @@ static ledge_status mesh_create(vision_detector *det, char *err, size_t err_size
   return LEDGE_OK;
 }
 
-static ledge_status mesh_run(vision_detector *det, const media_image *frame, char *err,
-                             size_t err_size) {
+/* The crop for the next mesh: the mesh's box centre (in the crop, mapped
+ * to the frame), 1.5x its larger side, turned so that its eye corners 33 and
+ * 263 lie level. */
+static vision_window window_from_mesh(vision_window win, const vision_model *mm,
+                                      const float *mesh) {
+  float lx = 1e30f, ly = 1e30f, hx = -1e30f, hy = -1e30f;
+  for (int k = 0; k < MESH_POINTS; k++) {
+    lx = fminf(lx, mesh[3 * k]), hx = fmaxf(hx, mesh[3 * k]);
+    ly = fminf(ly, mesh[3 * k + 1]), hy = fmaxf(hy, mesh[3 * k + 1]);
+  }
+  if (!(hx > lx && hy > ly)) return win;
+  float mx, my, ax, ay, bx, by;
+  vision_window_map(win, mm->width, mm->height, (lx + hx) / 2, (ly + hy) / 2, &mx, &my);
+  vision_window_map(win, mm->width, mm->height, mesh[3 * 33], mesh[3 * 33 + 1], &ax, &ay);
+  vision_window_map(win, mm->width, mm->height, mesh[3 * 263], mesh[3 * 263 + 1], &bx, &by);
+  vision_window next =
+      vision_window_square(mx, my, fmaxf(hx - lx, hy - ly) * (win.w / mm->width) * 1.5f);
+  next.angle = atan2f(by - ay, bx - ax);
+  return next;
+}
+
+/* Copies the detector's faces out of the store (it is refilled with meshes)
+ * as crop windows: 1.5x the face, turned so that the detector's eye
+ * keypoints lie level (the subject's right eye is on the image's left).
+ * With tracking, faces already followed are skipped. */
+static ledge_status detect_windows(vision_detector *det, const media_image *frame,
+                                   vision_window *wins, int *n, char *err, size_t err_size) {
   face_state *fs = det->state;
   ledge_status st = vision_face_detect(det, &det->models[1], frame, err, err_size);
   if (st) return st;
-  /* copy the detections out: the store is refilled with meshes */
-  int faces = det->store.count;
-  free(fs->faces);
-  free(fs->face_points);
-  fs->faces = malloc((size_t)(faces ? faces : 1) * sizeof *fs->faces);
-  fs->face_points = malloc((size_t)(faces ? faces : 1) * FACE_KEYPOINTS * sizeof *fs->face_points);
-  if (!fs->faces || !fs->face_points)
-    return vision_fail(err, err_size, LEDGE_ERR_NO_MEMORY, "out of memory");
-  for (int i = 0; i < faces; i++) {
-    fs->faces[i] = det->store.items[i];
-    memcpy(fs->face_points + i * FACE_KEYPOINTS,
-           vision_store_points(&det->store, &det->store.items[i]),
-           FACE_KEYPOINTS * sizeof *fs->face_points);
+  for (int i = 0; i < det->store.count && *n < MAX_TRACKS; i++) {
+    const vision_item *face = &det->store.items[i];
+    const vision_point *kp = vision_store_points(&det->store, &det->store.items[i]);
+    float cx = (face->x0 + face->x1) / 2, cy = (face->y0 + face->y1) / 2;
+    int followed = 0;
+    for (int t = 0; t < fs->n_tracks && !followed; t++) {
+      float tx = fs->tracks[t].x0 + fs->tracks[t].w / 2,
+            ty = fs->tracks[t].y0 + fs->tracks[t].h / 2;
+      followed = fabsf(cx - tx) < fs->tracks[t].w / 3 && fabsf(cy - ty) < fs->tracks[t].h / 3;
+    }
+    if (followed) continue;
+    vision_window w =
+        vision_window_square(cx, cy, fmaxf(face->x1 - face->x0, face->y1 - face->y0) * 1.5f);
+    w.angle = atan2f(kp[1].y - kp[0].y, kp[1].x - kp[0].x);
+    wins[(*n)++] = w;
   }
   vision_store_reset(&det->store);
+  return LEDGE_OK;
+}
+
+static ledge_status mesh_run(vision_detector *det, const media_image *frame, char *err,
+                             size_t err_size) {
+  face_state *fs = det->state;
+  const int track = det->options.track;
+  if (!track || frame->width != fs->frame_w || frame->height != fs->frame_h) fs->n_tracks = 0;
+  fs->frame_w = frame->width, fs->frame_h = frame->height;
+  /* the windows to run the mesh on: tracked faces first (one pass each),
+   * then new detections (two passes) */
+  vision_window wins[MAX_TRACKS];
+  int n = 0, tracked = 0;
+  for (int t = 0; t < fs->n_tracks; t++) wins[n++] = fs->tracks[t];
+  tracked = n;
+  ledge_status st;
+  int detected = 0;
+  if (!track || !fs->n_tracks || ++fs->since_detect >= DETECT_EVERY) {
+    if ((st = detect_windows(det, frame, wins, &n, err, err_size))) return st;
+    fs->since_detect = 0;
+    detected = 1;
+  }
+  const int max_faces = face_max(det);
+retry:;
+  int n_next = 0;
   const int iris = det->options.task == VISION_TASK_IRIS;
   const float min_score = det->options.min_score > 0 ? det->options.min_score : 0.5f;
   vision_model *mm = &det->models[0];
-  for (int f = 0; f < faces; f++) {
-    const vision_item *face = &fs->faces[f];
-    const vision_point *kp = fs->face_points + f * FACE_KEYPOINTS;
-    float cx = (face->x0 + face->x1) / 2, cy = (face->y0 + face->y1) / 2;
-    float side = fmaxf(face->x1 - face->x0, face->y1 - face->y0) * 1.5f;
-    vision_window win = vision_window_square(cx, cy, side);
-    /* turn the crop with the head, so that the eyes lie level in it (the
-     * detector's eye keypoints; the subject's right eye is on the image's
-     * left) */
-    win.angle = atan2f(kp[1].y - kp[0].y, kp[1].x - kp[0].x);
+  for (int f = 0; f < n && det->store.count < max_faces; f++) {
+    vision_window win = wins[f];
     const float *mesh;
     float score;
-    /* two passes: the detector's box, then the box and roll of the first
-     * mesh (closer to the crop the model was trained on, as in tracking) */
-    for (int pass = 0; pass < 2; pass++) {
+    /* a new face: the detector's box, then the box and roll of the first
+     * mesh (closer to the crop the model was trained on); a tracked face
+     * starts from the last frame's mesh already */
+    const int passes = f < tracked ? 1 : 2;
+    for (int pass = 0; pass < passes; pass++) {
       if ((st = vision_sample(mm, frame, win, 1.0f / 255, 0, 0, err, err_size)) ||
           (st = vision_model_run(mm, err, err_size)) ||
           (st = mesh_outputs(mm, &mesh, &score, err, err_size)))
         return st;
-      if (pass == 1) break;
-      float lx = 1e30f, ly = 1e30f, hx = -1e30f, hy = -1e30f;
-      for (int k = 0; k < MESH_POINTS; k++) {
-        lx = fminf(lx, mesh[3 * k]), hx = fmaxf(hx, mesh[3 * k]);
-        ly = fminf(ly, mesh[3 * k + 1]), hy = fmaxf(hy, mesh[3 * k + 1]);
-      }
-      if (!(hx > lx && hy > ly)) break;
-      float mx, my, ax, ay, bx, by;
-      vision_window_map(win, mm->width, mm->height, (lx + hx) / 2, (ly + hy) / 2, &mx, &my);
-      vision_window_map(win, mm->width, mm->height, mesh[3 * 33], mesh[3 * 33 + 1], &ax, &ay);
-      vision_window_map(win, mm->width, mm->height, mesh[3 * 263], mesh[3 * 263 + 1], &bx, &by);
-      float s = win.w / mm->width;
-      win = vision_window_square(mx, my, fmaxf(hx - lx, hy - ly) * s * 1.5f);
-      win.angle = atan2f(by - ay, bx - ax);
+      if (pass + 1 < passes) win = window_from_mesh(win, mm, mesh);
     }
     if (score < min_score) continue;
+    /* the same face found twice (a new detection of a tracked face) */
+    vision_window nw = window_from_mesh(win, mm, mesh);
+    int dup = 0;
+    for (int t = 0; t < n_next && !dup; t++)
+      dup = fabsf(fs->next[t].x0 - nw.x0) < nw.w / 4 && fabsf(fs->next[t].y0 - nw.y0) < nw.h / 4;
+    if (dup) continue;
+    if (n_next < MAX_TRACKS) fs->next[n_next++] = nw;
     vision_item *it = vision_store_add(&det->store, MESH_POINTS + (iris ? 2 * IRIS_POINTS : 0));
     if (!it) return vision_fail(err, err_size, LEDGE_ERR_NO_MEMORY, "out of memory");
     vision_point *p = vision_store_points(&det->store, it);
@@ -416,6 +463,19 @@ static ledge_status mesh_run(vision_detector *det, const media_image *frame, cha
       it->gaze_x = (g1x + g2x) / 2;
       it->gaze_y = (g1y + g2y) / 2;
     }
+  }
+  if (track && !n_next && !detected) {
+    /* every followed face was lost (a cut, a turn away): look again now */
+    fs->n_tracks = 0;
+    n = tracked = 0;
+    if ((st = detect_windows(det, frame, wins, &n, err, err_size))) return st;
+    fs->since_detect = 0;
+    detected = 1;
+    goto retry;
+  }
+  if (track) {
+    memcpy(fs->tracks, fs->next, (size_t)n_next * sizeof *fs->next);
+    fs->n_tracks = n_next;
   }
   return LEDGE_OK;
 }

@@ -153,13 +153,20 @@ elif case == "face-mesh-astronaut":
 elif case == "face-mesh-megamind":
     # yaw follows the head: frames 60..63 the woman looks toward the image's
     # right (about -15 degrees), frames 120..123 toward its left (about +15)
-    fr = detect("face-mesh", f"{CV}/Megamind.avi", "--max-frames", "124")
+    # --track follows the faces from frame to frame (the detector runs
+    # every 10th frame) and must see the same
     def main_yaw(f):
         return max(f["items"], key=lambda i: i["box"][2] - i["box"][0])["pose"]["yaw"]
-    right = [main_yaw(f) for f in fr[60:64]]
-    left = [main_yaw(f) for f in fr[120:124]]
-    check(all(-30 < y < -5 for y in right), f"frames 60..63 yaw {right} between -30 and -5")
-    check(all(5 < y < 30 for y in left), f"frames 120..123 yaw {left} between 5 and 30")
+    for mode in ([], ["--track"]):
+        fr = detect("face-mesh", f"{CV}/Megamind.avi", "--max-frames", "160", *mode)
+        tag = " ".join(mode) or "per frame"
+        right = [main_yaw(f) for f in fr[60:64]]
+        left = [main_yaw(f) for f in fr[120:124]]
+        check(all(-30 < y < -5 for y in right), f"{tag}: frames 60..63 yaw {right} between -30 and -5")
+        check(all(5 < y < 30 for y in left), f"{tag}: frames 120..123 yaw {left} between 5 and 30")
+        found = sum(1 for f in fr[1:] if f["items"])
+        check(found == len(fr) - 1, f"{tag}: a face in every frame after the first ({found} of {len(fr) - 1}), "
+              "across the cuts at 98 and 154")
 
 elif case == "iris-astronaut":
     fr = detect("iris", f"{SK}/astronaut.png")
@@ -274,6 +281,10 @@ elif case == "hostile":
         jpeg = f.read()
     with open(f"{bad}/truncated.jpg", "wb") as f:
         f.write(jpeg[: len(jpeg) // 3])
+    with open(f"{SK}/astronaut.png", "rb") as f:
+        png = f.read()
+    with open(f"{bad}/truncated.png", "wb") as f:
+        f.write(png[: len(png) // 2])
     with open(f"{bad}/notvideo.avi", "wb") as f:
         f.write(b"RIFF\x10\x00\x00\x00AVI LIST" + bytes(range(256)) * 8)
     with open(f"{bad}/empty.png", "wb") as f:
@@ -283,6 +294,7 @@ elif case == "hostile":
     fails_cleanly(["detect", "--task", "face", img, "--model", f"{bad}/noshard/model.json"], ["shard", "blazeface-back.bin", "weight"], "missing weight shard")
     fails_cleanly(["detect", "--task", "face", img, "--model", f"{bad}/missing.json"], ["missing.json"], "missing model file")
     fails_cleanly(["detect", "--task", "face", f"{bad}/truncated.jpg"], ["jpeg", "truncated", "premature", "corrupt"], "truncated JPEG")
+    fails_cleanly(["detect", "--task", "face", f"{bad}/truncated.png"], ["png", "truncated", "corrupt", "image"], "truncated PNG")
     fails_cleanly(["detect", "--task", "face", f"{bad}/empty.png"], ["empty", "image", "png"], "empty image file")
     fails_cleanly(["detect", "--task", "face", f"{bad}/notvideo.avi"], ["video", "stream", "format", "invalid"], "a video that is not a video")
     fails_cleanly(["detect", "--task", "face", f"{bad}/nothing.avi"], ["nothing.avi"], "a missing video")
