@@ -144,9 +144,9 @@ T512 void lg_quantize_f32_avx512(const float *x, int64_t n, float scale, float z
 
 #ifdef LG_HAVE_X86_QKERNELS
 /* The depthwise plane (see lg_qdw_plane) 16 outputs at a time, the sums
- * held in a register over all taps (accumulating in memory would stall on
- * masked store-to-load forwarding): widen the input bytes to int32,
- * subtract the zero point, multiply by the tap. Stride 2 reads byte pairs
+ * held in registers over all taps (accumulating in memory would stall on
+ * masked store-to-load forwarding): widen the input bytes to int16,
+ * subtract the zero point, and multiply-add two taps at once. Stride 2 reads byte pairs
  * as 16-bit lanes; a last column whose pair would end past the row is
  * added afterwards in scalar code. */
 T512 void lg_qdw_plane_avx512(const lg_qdw_args *a) {
@@ -174,13 +174,69 @@ T512 void lg_qdw_plane_avx512(const lg_qdw_args *a) {
     lo_kw[kw] = lo;
     hi_kw[kw] = hi;
   }
-  __m512i vzx = _mm512_set1_epi32(zx), low8 = _mm512_set1_epi32(0xFF);
+  __m256i vzx = _mm256_set1_epi16((short)zx), low8 = _mm256_set1_epi16(0xFF);
   __m128i vflip8 = _mm_set1_epi8((char)flip);
   __m256i vflip16 = _mm256_set1_epi16((short)(flip | flip << 8));
+  int64_t lo_max = 0, hi_min = a->ow;
+  for (int64_t kw = 0; kw < a->kw; kw++) {
+    if (lo_kw[kw] > lo_max) lo_max = lo_kw[kw];
+    if (hi_kw[kw] < hi_min) hi_min = hi_kw[kw];
+  }
   for (int64_t oh = 0; oh < a->oh; oh++) {
+    int64_t ih0 = oh * a->sh - a->pad_t, ih_last = ih0 + (a->kh - 1) * a->dh;
+    bool rows_inside = ih0 >= 0 && ih_last < a->h;
     for (int64_t o0 = 0; o0 < a->ow; o0 += 16) {
       int64_t o1 = o0 + 16 < a->ow ? o0 + 16 : a->ow;
-      __m512i acc = _mm512_setzero_si512();
+      if (rows_inside && o1 - o0 == 16 && o0 >= lo_max && o1 <= hi_min) {
+        /* Interior: every tap reads 16 valid columns; no masks, no checks. */
+        __m256i acc_lo = _mm256_setzero_si256(), acc_hi = acc_lo, pend = acc_lo;
+        int32_t pend_w = 0;
+        bool have = false;
+        for (int64_t kh = 0; kh < a->kh; kh++) {
+          const uint8_t *xr = a->x + (ih0 + kh * a->dh) * a->w + sw * o0 - a->pad_l;
+          for (int64_t kw = 0; kw < a->kw; kw++) {
+            int32_t wv = a->wk[kh * a->kw + kw];
+            const uint8_t *p = xr + kw * a->dw;
+            __m256i x =
+                sw == 1
+                    ? _mm256_cvtepu8_epi16(
+                          _mm_xor_si128(_mm_loadu_si128((const __m128i *)p), vflip8))
+                    : _mm256_and_si256(
+                          _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)p), vflip16), low8);
+            x = _mm256_sub_epi16(x, vzx);
+            if (!have) {
+              pend = x;
+              pend_w = wv;
+              have = true;
+              continue;
+            }
+            __m256i wp =
+                _mm256_set1_epi32((int32_t)(((uint32_t)(uint16_t)wv << 16) | (uint16_t)pend_w));
+            acc_lo =
+                _mm256_add_epi32(acc_lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(pend, x), wp));
+            acc_hi =
+                _mm256_add_epi32(acc_hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(pend, x), wp));
+            have = false;
+          }
+        }
+        if (have) {
+          __m256i wp = _mm256_set1_epi32((int32_t)(uint16_t)pend_w), zero = _mm256_setzero_si256();
+          acc_lo =
+              _mm256_add_epi32(acc_lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(pend, zero), wp));
+          acc_hi =
+              _mm256_add_epi32(acc_hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(pend, zero), wp));
+        }
+        _mm256_storeu_si256((__m256i *)(row + o0), _mm256_permute2x128_si256(acc_lo, acc_hi, 0x20));
+        _mm256_storeu_si256((__m256i *)(row + o0 + 8),
+                            _mm256_permute2x128_si256(acc_lo, acc_hi, 0x31));
+        continue;
+      }
+      /* Taps in pairs: their (x - zx) interleaved as 16-bit pairs, one
+       * vpmaddwd adds both products (exact: |x - zx| <= 255). The
+       * unpacks split outputs 0-3/8-11 (lo) and 4-7/12-15 (hi). */
+      __m256i acc_lo = _mm256_setzero_si256(), acc_hi = acc_lo, pend = acc_lo;
+      int32_t pend_w = 0;
+      bool have = false;
       for (int64_t kh = 0; kh < a->kh; kh++) {
         int64_t ih = oh * a->sh - a->pad_t + kh * a->dh;
         if (ih < 0 || ih >= a->h) continue;
@@ -192,21 +248,40 @@ T512 void lg_qdw_plane_avx512(const lg_qdw_args *a) {
           if (hi > o1) hi = o1;
           if (wv == 0 || lo >= hi) continue;
           __mmask16 m = (__mmask16)(((1u << (hi - o0)) - 1) & ~((1u << (lo - o0)) - 1));
-          __m512i x;
+          __m256i x;
           if (sw == 1) {
             /* lanes before lo are masked: the pointer stays inside the row */
             __m128i b = _mm_maskz_loadu_epi8(m, xr + off + o0);
-            x = _mm512_cvtepu8_epi32(_mm_xor_si128(b, vflip8));
+            x = _mm256_cvtepu8_epi16(_mm_xor_si128(b, vflip8));
           } else {
             __m256i b = _mm256_maskz_loadu_epi16(m, xr + off + 2 * o0);
-            x = _mm512_and_si512(_mm512_cvtepu16_epi32(_mm256_xor_si256(b, vflip16)), low8);
+            x = _mm256_and_si256(_mm256_xor_si256(b, vflip16), low8);
           }
-          x = _mm512_maskz_sub_epi32(m, x, vzx);
-          acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(x, _mm512_set1_epi32(wv)));
+          x = _mm256_maskz_sub_epi16(m, x, vzx);
+          if (!have) {
+            pend = x;
+            pend_w = wv;
+            have = true;
+            continue;
+          }
+          __m256i wp =
+              _mm256_set1_epi32((int32_t)(((uint32_t)(uint16_t)wv << 16) | (uint16_t)pend_w));
+          acc_lo = _mm256_add_epi32(acc_lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(pend, x), wp));
+          acc_hi = _mm256_add_epi32(acc_hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(pend, x), wp));
+          have = false;
         }
       }
+      if (have) {
+        __m256i wp = _mm256_set1_epi32((int32_t)(uint16_t)pend_w);
+        __m256i zero = _mm256_setzero_si256();
+        acc_lo = _mm256_add_epi32(acc_lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(pend, zero), wp));
+        acc_hi = _mm256_add_epi32(acc_hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(pend, zero), wp));
+      }
+      __m256i first = _mm256_permute2x128_si256(acc_lo, acc_hi, 0x20);
+      __m256i second = _mm256_permute2x128_si256(acc_lo, acc_hi, 0x31);
       __mmask16 mo = (__mmask16)((1u << (o1 - o0)) - 1);
-      _mm512_mask_storeu_epi32(row + o0, mo, acc);
+      _mm256_mask_storeu_epi32(row + o0, (__mmask8)(mo & 0xFF), first);
+      _mm256_mask_storeu_epi32(row + o0 + 8, (__mmask8)(mo >> 8), second);
     }
     if (sw == 2) {
       /* columns the pair reads could not take */
