@@ -32,6 +32,8 @@ static void help(FILE *f) {
           "  --imagenet-normalization inputs normalized with ImageNet's mean/std (as trained)\n"
           "  --mean a[,b,c] --std a[,b,c]  per-channel normalization of [0, 1] pixels\n"
           "  --labels FILE            the model's class names, one per line\n"
+          "  --preprocess FILE        input preparation (default MODEL.preprocess.json when it\n"
+          "                           exists, written by ledge train; flags above override it)\n"
           "  --batch N                images per run (default 32)\n"
           "  --top-k K                also report top-K accuracy (default 5)\n"
           "  --threads N              threads (default: one per core)\n");
@@ -241,6 +243,7 @@ static void print_text(const eval_result *r, char **names, int top_k) {
 
 int cmd_eval(int argc, char **argv) {
   const char *model_path = NULL, *data_path = NULL, *plot_path = NULL, *labels_path = NULL;
+  const char *preprocess_path = NULL;
   bool json = false, imagenet = false;
   long limit = 0, batch = 32, top_k = 5, threads = 0, resize = 0;
   int shape[3] = {0, 0, 0}, n_mean = 0, n_std = 0;
@@ -258,6 +261,8 @@ int cmd_eval(int argc, char **argv) {
       plot_path = v;
     } else if (cli_option(argc, argv, &i, "--labels", &v)) {
       labels_path = v;
+    } else if (cli_option(argc, argv, &i, "--preprocess", &v)) {
+      preprocess_path = v;
     } else if (cli_option(argc, argv, &i, "--limit", &v)) {
       if (!cli_parse_int("--limit", v, 1, 1L << 40, &limit)) return 1;
     } else if (cli_option(argc, argv, &i, "--batch", &v)) {
@@ -315,13 +320,38 @@ int cmd_eval(int argc, char **argv) {
                   model_path, in_info.rank, ledge_dtype_name(in_info.dtype));
     goto out;
   }
+  /* how the model wants its input: MODEL.preprocess.json (or --preprocess) */
+  train_augment_config pre;
+  train_augment_defaults(&pre, 3, 1, 1, TRAIN_AUG_NONE);
+  pre.channels = 0;
+  char default_pre[4096];
+  train_augment_preprocess_path(model_path, default_pre, sizeof default_pre);
+  if (!preprocess_path && access(default_pre, R_OK) == 0) preprocess_path = default_pre;
+  if (preprocess_path) {
+    int channels = shape[0]                                       ? shape[0]
+                   : in_info.dims[1] == 1 || in_info.dims[1] == 3 ? (int)in_info.dims[1]
+                                                                  : 3;
+    /* 0x0 marks "no image_shape in the file" (the check wants a size) */
+    train_augment_defaults(&pre, channels, 1, 1, TRAIN_AUG_NONE);
+    if (train_augment_load_preprocess(&pre, preprocess_path, err, sizeof err)) {
+      rc = cli_fail("eval: %s", err);
+      goto out;
+    }
+    if (!shape[0] && (pre.height > 1 || pre.width > 1)) {
+      shape[0] = pre.channels;
+      shape[1] = pre.height;
+      shape[2] = pre.width;
+    }
+  }
   /* the model's C, H, W where it fixes them; --image-shape must agree */
   for (int d = 0; d < 3; d++) {
     int64_t m = in_info.dims[d + 1];
     if (m > 0 && shape[d] > 0 && m != shape[d]) {
-      rc = cli_fail("eval: --image-shape %d,%d,%d does not match the model's input %lldx%lldx%lld",
-                    shape[0], shape[1], shape[2], (long long)in_info.dims[1],
-                    (long long)in_info.dims[2], (long long)in_info.dims[3]);
+      rc = cli_fail(
+          "eval: image shape %d,%d,%d (--image-shape or the preprocess file) does not "
+          "match the model's input %lldx%lldx%lld",
+          shape[0], shape[1], shape[2], (long long)in_info.dims[1], (long long)in_info.dims[2],
+          (long long)in_info.dims[3]);
       goto out;
     }
     if (m > 0) shape[d] = (int)m;
@@ -381,7 +411,18 @@ int cmd_eval(int argc, char **argv) {
   lo.shuffle = 0;
   lo.augment = 0;
   lo.drop_last = 0;
-  lo.transform.resize = (int)resize;
+  if (preprocess_path) {
+    if (pre.channels != shape[0]) {
+      rc = cli_fail("eval: %s is for %d-channel input but the model takes %d", preprocess_path,
+                    pre.channels, shape[0]);
+      goto out;
+    }
+    lo.transform.resize = pre.resize;
+    lo.transform.scale = pre.scale;
+    memcpy(lo.transform.mean, pre.mean, sizeof pre.mean);
+    memcpy(lo.transform.std, pre.std, sizeof pre.std);
+  }
+  if (resize) lo.transform.resize = (int)resize;
   if (imagenet) train_augment_imagenet_normalization(&lo.transform);
   for (int c = 0; c < shape[0]; c++) {
     if (n_mean) lo.transform.mean[c] = mean[n_mean == 1 ? 0 : c];

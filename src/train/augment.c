@@ -10,6 +10,9 @@
 
 #include "media/transform.h"
 
+#include <cjson/cJSON.h>
+#include <errno.h>
+
 static ledge_status aug_fail(char *err, size_t err_size, ledge_status st, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static ledge_status aug_fail(char *err, size_t err_size, ledge_status st, const char *fmt, ...) {
@@ -405,5 +408,108 @@ ledge_status train_augment_apply(const train_augment_config *c, const media_imag
 
 done:
   if (owned) media_image_free(&held);
+  return st;
+}
+
+/* ---- the preprocessing a model expects ----------------------------------- */
+
+void train_augment_preprocess_path(const char *model_path, char *out, size_t size) {
+  snprintf(out, size, "%s", model_path);
+  char *slash = strrchr(out, '/'), *dot = strrchr(out, '.');
+  if (dot && (!slash || dot > slash)) *dot = 0;
+  strncat(out, ".preprocess.json", size - strlen(out) - 1);
+}
+
+ledge_status train_augment_save_preprocess(const train_augment_config *c, const char *path,
+                                           char *err, size_t err_size) {
+  char tmp[4096];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  FILE *f = fopen(tmp, "w");
+  if (!f) return aug_fail(err, err_size, LEDGE_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+  fprintf(f, "{\"image_shape\": \"%d,%d,%d\", \"resize\": %d, \"scale\": %.9g, \"mean\": [",
+          c->channels, c->height, c->width, c->resize, c->scale);
+  for (int k = 0; k < c->channels; k++) fprintf(f, "%s%.9g", k ? ", " : "", c->mean[k]);
+  fprintf(f, "], \"std\": [");
+  for (int k = 0; k < c->channels; k++) fprintf(f, "%s%.9g", k ? ", " : "", c->std[k]);
+  fprintf(f, "]}\n");
+  int bad = ferror(f);
+  bad |= fclose(f);
+  if (bad || rename(tmp, path) != 0) {
+    remove(tmp);
+    return aug_fail(err, err_size, LEDGE_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+  }
+  return LEDGE_OK;
+}
+
+/* Reads up to max numbers of a JSON array (or a single number). */
+static int json_floats(const cJSON *item, float *out, int max) {
+  if (cJSON_IsNumber(item)) {
+    out[0] = (float)item->valuedouble;
+    return 1;
+  }
+  if (!cJSON_IsArray(item)) return -1;
+  int n = 0;
+  const cJSON *v;
+  cJSON_ArrayForEach(v, item) {
+    if (!cJSON_IsNumber(v) || n == max) return -1;
+    out[n++] = (float)v->valuedouble;
+  }
+  return n;
+}
+
+ledge_status train_augment_load_preprocess(train_augment_config *c, const char *path, char *err,
+                                           size_t err_size) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return aug_fail(err, err_size, LEDGE_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+  char text[8192];
+  size_t n = fread(text, 1, sizeof text - 1, f);
+  fclose(f);
+  text[n] = 0;
+  cJSON *root = cJSON_Parse(text);
+  if (!cJSON_IsObject(root)) {
+    cJSON_Delete(root);
+    return aug_fail(err, err_size, LEDGE_ERR_FORMAT, "%s is not a JSON object", path);
+  }
+  train_augment_config next = *c;
+  ledge_status st = LEDGE_OK;
+  const cJSON *shape = cJSON_GetObjectItemCaseSensitive(root, "image_shape");
+  const cJSON *resize = cJSON_GetObjectItemCaseSensitive(root, "resize");
+  const cJSON *scale = cJSON_GetObjectItemCaseSensitive(root, "scale");
+  if (shape) {
+    int ch, h, w;
+    if (!cJSON_IsString(shape) || sscanf(shape->valuestring, "%d,%d,%d", &ch, &h, &w) != 3)
+      st = aug_fail(err, err_size, LEDGE_ERR_FORMAT, "%s: image_shape must be \"C,H,W\"", path);
+    else
+      next.channels = ch, next.height = h, next.width = w;
+  }
+  if (st == LEDGE_OK && resize) {
+    if (!cJSON_IsNumber(resize) || resize->valuedouble < 0 || resize->valuedouble > 8192)
+      st = aug_fail(err, err_size, LEDGE_ERR_FORMAT, "%s: resize must be 0 to 8192", path);
+    else
+      next.resize = (int)resize->valuedouble;
+  }
+  if (st == LEDGE_OK && scale) {
+    if (!cJSON_IsNumber(scale))
+      st = aug_fail(err, err_size, LEDGE_ERR_FORMAT, "%s: scale must be a number", path);
+    else
+      next.scale = (float)scale->valuedouble;
+  }
+  const char *keys[2] = {"mean", "std"};
+  for (int k = 0; k < 2 && st == LEDGE_OK; k++) {
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, keys[k]);
+    if (!item) continue;
+    float v[3] = {0, 0, 0};
+    int got = json_floats(item, v, 3);
+    if (got != 1 && got != next.channels) {
+      st = aug_fail(err, err_size, LEDGE_ERR_FORMAT, "%s: %s needs 1 or %d numbers", path, keys[k],
+                    next.channels);
+      break;
+    }
+    float *dst = k ? next.std : next.mean;
+    for (int j = 0; j < 3; j++) dst[j] = v[got == 1 ? 0 : (j < got ? j : 0)];
+  }
+  cJSON_Delete(root);
+  if (st == LEDGE_OK) st = train_augment_check(&next, err, err_size);
+  if (st == LEDGE_OK) *c = next;
   return st;
 }

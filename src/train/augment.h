@@ -79,6 +79,20 @@ void train_augment_defaults(train_augment_config *config, int channels, int heig
  * gray: their luma 0.449 / 0.226), what ImageNet-pretrained backbones expect. */
 void train_augment_imagenet_normalization(train_augment_config *config);
 
+/* How a trained model wants its input prepared, saved beside it as
+ * MODEL.preprocess.json so that `ledge eval` (and anyone serving the model)
+ * prepares images the same way:
+ *   {"image_shape": "3,224,224", "resize": 256, "scale": 0.003921569,
+ *    "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+ * Only the evaluation fields are written (shape, resize, normalization). */
+ledge_status train_augment_save_preprocess(const train_augment_config *config, const char *path,
+                                           char *err, size_t err_size);
+/* Reads such a file into config (fields present replace config's). */
+ledge_status train_augment_load_preprocess(train_augment_config *config, const char *path,
+                                           char *err, size_t err_size);
+/* MODEL.onnx -> MODEL.preprocess.json (the extension replaced). */
+void train_augment_preprocess_path(const char *model_path, char *out, size_t size);
+
 /* Checks a config; one line in err on failure (e.g. "std[1] is 0"). */
 ledge_status train_augment_check(const train_augment_config *config, char *err, size_t err_size);
 

@@ -110,6 +110,29 @@ def main():
     p = run(cli, model, f"{FMNIST}/t10k-images-idx3-ubyte.gz", "--limit", "100")
     check(p.returncode == 0 and "accuracy" in p.stdout and "confusion" in p.stdout, "text report")
 
+    # a model that expects standardized input ((x - 0.286) / 0.353), with the
+    # preprocessing saved beside it: eval applies it (same scores as the
+    # raw model); without the file the inputs are wrong and accuracy drops
+    m, s = 0.2860, 0.3530
+    normalized = os.path.join(work, "normalized.onnx")
+    make_model(normalized, w * s, b + m * w.sum(1))
+    with open(os.path.join(work, "normalized.preprocess.json"), "w") as f:
+        json.dump({"image_shape": "1,28,28", "resize": 0, "scale": 1 / 255, "mean": [m], "std": [s]}, f)
+    open(os.path.join(work, "bad.json"), "w").write("[1, 2")
+    p = run(cli, normalized, f"{FMNIST}/t10k-images-idx3-ubyte.gz", "--limit", str(n), "--json")
+    check(p.returncode == 0, "normalized model")
+    if p.returncode == 0:
+        compare(json.loads(p.stdout), scores, yte[:n], "normalized.preprocess.json")
+    os.rename(os.path.join(work, "normalized.preprocess.json"), os.path.join(work, "elsewhere.json"))
+    p = run(cli, normalized, f"{FMNIST}/t10k-images-idx3-ubyte.gz", "--limit", str(n), "--json")
+    check(p.returncode == 0 and json.loads(p.stdout)["accuracy"] < (scores.argmax(1) == yte[:n]).mean() - 0.05,
+          "without the preprocess file the accuracy drops")
+    p = run(cli, normalized, f"{FMNIST}/t10k-images-idx3-ubyte.gz", "--limit", str(n), "--json",
+            "--mean", str(m), "--std", str(s))
+    check(p.returncode == 0, "--mean/--std")
+    if p.returncode == 0:
+        compare(json.loads(p.stdout), scores, yte[:n], "--mean/--std flags")
+
     # a fixed batch of 7: 1000 = 142 * 7 + 6, the last batch padded
     fixed = os.path.join(work, "nearest7.onnx")
     make_model(fixed, w, b, batch=7)
@@ -167,6 +190,8 @@ def main():
     make_model(five, w[:5], b[:5], classes=5)
     bad = [
         ([model, f"{FMNIST}/t10k-images-idx3-ubyte.gz", "--image-shape", "1,32,32"], "does not match"),
+        ([model, f"{FMNIST}/t10k-images-idx3-ubyte.gz", "--preprocess", os.path.join(work, "bad.json")],
+         "is not a JSON object"),
         ([five, f"{FMNIST}/t10k-images-idx3-ubyte.gz", "--limit", "50", "--labels",
           os.path.join(work, "nearest.labels.txt")], "scores 5 classes"),
         ([model, "/nonexistent/data"], "cannot open"),

@@ -206,6 +206,29 @@ static void test_invariants(void) {
   train_augment_defaults(&c, 3, 32, 32, TRAIN_AUG_CROP);
   c.scale_min = 0;
   CHECK(train_augment_check(&c, err, sizeof err) == LEDGE_ERR_INVALID_ARGUMENT);
+  /* the preprocessing file round-trips */
+  char path[1024];
+  snprintf(path, sizeof path, "%s/model.preprocess.json", LEDGE_BUILD_DIR);
+  char derived[1024];
+  train_augment_preprocess_path("/x/model.onnx", derived, sizeof derived);
+  CHECK(!strcmp(derived, "/x/model.preprocess.json"));
+  train_augment_defaults(&c, 3, 224, 160, TRAIN_AUG_CROP);
+  c.resize = 256;
+  train_augment_imagenet_normalization(&c);
+  CHECK_OK(train_augment_save_preprocess(&c, path, err, sizeof err));
+  train_augment_config back;
+  train_augment_defaults(&back, 1, 1, 1, TRAIN_AUG_NONE);
+  CHECK_OK(train_augment_load_preprocess(&back, path, err, sizeof err));
+  CHECK(back.channels == 3 && back.height == 224 && back.width == 160 && back.resize == 256);
+  CHECK(fabsf(back.mean[2] - 0.406f) < 1e-7f && fabsf(back.std[0] - 0.229f) < 1e-7f &&
+        fabsf(back.scale - 1 / 255.0f) < 1e-9f);
+  FILE *f = fopen(path, "w");
+  if (f) {
+    fputs("{\"image_shape\": \"3,32,32\", \"std\": [1, 0, 1]}", f);
+    fclose(f);
+  }
+  CHECK(train_augment_load_preprocess(&back, path, err, sizeof err) == LEDGE_ERR_INVALID_ARGUMENT &&
+        strstr(err, "std[1]"));
   train_augmentation a;
   CHECK(train_augmentation_parse("crop_color_transform", &a) &&
         a == TRAIN_AUG_CROP_COLOR_TRANSFORM);
