@@ -16,7 +16,8 @@ static void on_signal(int sig) {
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: ledge pipeline run CONFIG.json [--input SOURCE] [--max-frames N] [--realtime]\n"
+          "usage: ledge pipeline run CONFIG.json [--input SOURCE] [--max-frames N] [--realtime] "
+          "[--loop]\n"
           "                          [--status-port PORT] [--events FILE] [--alerts-dir DIR]\n"
           "                          [--mqtt URL] [--device NAME] [--threads N] [--console] "
           "[--json]\n\n"
@@ -75,6 +76,8 @@ int cmd_pipeline(int argc, char **argv) {
     } else if (cli_option(argc, argv, &i, "--threads", &v)) {
       if (!cli_parse_int("--threads", v, 1, 64, &n)) return 1;
       cfg.threads = (int)n;
+    } else if (!strcmp(argv[i], "--loop")) {
+      cfg.loop = true;
     } else if (!strcmp(argv[i], "--console")) {
       cfg.console = true;
     } else if (!strcmp(argv[i], "--realtime")) {

@@ -59,10 +59,11 @@ int agent_sink_emit(agent_sink *s, const char *suffix, int priority, const char 
   int n = snprintf(buf, size, "%s %d\n%s", suffix, priority, json);
   double end = now_s() + timeout_ms / 1000.0;
   int rc = -1;
-  /* The agent may be restarting (no socket yet, or a stale one), or may have
-   * lost the datagram under load: resend until it confirms or time runs out.
-   * A duplicate is harmless: the outbox gives each a unique id, and
-   * consumers deduplicate by the event's own event_id. */
+  /* A datagram on a Unix socket is not lost: it waits in the agent's queue
+   * while the agent is busy (activating a deployment, say), so one send is
+   * waited for patiently. It is sent again only when no answer comes in 5 s
+   * (the agent restarted and its socket is new) or the socket is not there
+   * yet; a duplicate then is harmless (consumers deduplicate by event_id). */
   while (rc && now_s() < end) {
     ssize_t w = sendto(s->fd, buf, (size_t)n, 0, (struct sockaddr *)&s->agent, sizeof s->agent);
     if (w < 0) {
@@ -75,7 +76,7 @@ int agent_sink_emit(agent_sink *s, const char *suffix, int priority, const char 
     }
     struct pollfd p = {s->fd, POLLIN, 0};
     int wait_ms = (int)((end - now_s()) * 1000);
-    if (wait_ms > 2000) wait_ms = 2000;
+    if (wait_ms > 5000) wait_ms = 5000;
     if (wait_ms < 1) wait_ms = 1;
     if (poll(&p, 1, wait_ms) == 1) {
       char reply[128];

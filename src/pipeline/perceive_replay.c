@@ -34,6 +34,7 @@ static int replay_run(perceiver *p, const media_image *frame, double t, interp_f
     out->known = false;
   }
   snprintf(p->note, sizeof p->note, "replay %s", out->known ? "" : "(no record)");
+  p->stage_runs[0]++;
   return 0;
 }
 

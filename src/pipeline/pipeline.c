@@ -63,7 +63,7 @@ static void emit(sinks *s, const char *json, int priority) {
   }
   if (s->agent) {
     char err[256] = "";
-    if (agent_sink_emit(s->agent, "events", priority, json, 10000, err, sizeof err))
+    if (agent_sink_emit(s->agent, "events", priority, json, 30000, err, sizeof err))
       fprintf(stderr, "ledge: pipeline: %s\n", err);
     else
       s->bytes_sent += (long)strlen(json) + 32;
@@ -183,6 +183,7 @@ int pipeline_run(const pipeline_config *cfg, volatile int *stop, pipeline_stats 
   }
 
   double wall0 = wall_now(), cpu0 = cpu_seconds(), cpu_mark_wall = wall0, cpu_mark = cpu0;
+  double pts_offset = 0, last_pts = NAN, frame_step = 1.0 / 25;
   double cpu_percent = 0, first_pts = NAN, next_due = -INFINITY, last_change_t = -INFINITY;
   double perceive_ms_sum = 0, last_perceive_ms = 0, last_jpeg_wall = -INFINITY;
   interp_frame last = {.known = false, .speed_kmh = -1};
@@ -198,8 +199,24 @@ int pipeline_run(const pipeline_config *cfg, volatile int *stop, pipeline_stats 
       snprintf(err, err_size, "%s", why);
       goto out;
     }
+    if (fr.end && cfg->loop && st.frames > 0) {
+      /* Again from the start, time running on from where it ended. */
+      media_source_close(src);
+      src = NULL;
+      if (media_source_open(cfg->input, &so, &src, why, sizeof why)) {
+        snprintf(err, err_size, "%s", why);
+        goto out;
+      }
+      pts_offset = last_pts + frame_step;
+      if (media_source_read(src, &fr, why, sizeof why)) {
+        snprintf(err, err_size, "%s", why);
+        goto out;
+      }
+    }
     if (fr.end) break;
-    double t = fr.pts;
+    double t = fr.pts + pts_offset;
+    if (!isnan(last_pts) && t - last_pts > 0 && t - last_pts < 1.0) frame_step = t - last_pts;
+    last_pts = t;
     if (isnan(first_pts)) first_pts = t;
     if (cfg->realtime) {
       double ahead = (t - first_pts) - (wall_now() - wall0);
@@ -310,7 +327,7 @@ int pipeline_run(const pipeline_config *cfg, volatile int *stop, pipeline_stats 
                    "{\"file\": \"%s\", \"event_id\": \"%s\", \"model_version\": \"%s\", "
                    "\"time_ms\": %lld}",
                    full, event_id, cfg->version, wall_ms);
-          if (agent_sink_emit(sk.agent, "upload", 0, req, 10000, uerr, sizeof uerr))
+          if (agent_sink_emit(sk.agent, "upload", 0, req, 30000, uerr, sizeof uerr))
             fprintf(stderr, "ledge: pipeline: upload of %s: %s\n", image, uerr);
         }
       }

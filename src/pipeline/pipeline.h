@@ -41,6 +41,7 @@ typedef struct pipeline_config {
   char input[PIPELINE_PATH_MAX];
   double source_fps; /* image folders: timestamps; cameras: requested rate (0: default) */
   bool realtime;     /* pace files to their timestamps (cameras are real time anyway) */
+  bool loop;         /* start a file again at its end, time running on (demos, soak tests) */
   long max_frames;   /* 0: the whole source */
 
   /* schedule */

@@ -121,12 +121,12 @@ static int apply(const cJSON *root, pipeline_config *c, char *err, size_t n) {
   int rc = 0;
   const cJSON *s;
   if ((s = section(root, "source", err, n, &rc))) {
-    static const char *const k[] = {"input", "fps", "realtime", "max_frames", NULL};
+    static const char *const k[] = {"input", "fps", "realtime", "loop", "max_frames", NULL};
     double max_frames = (double)c->max_frames;
     if (check_members(s, "source", k, err, n) ||
         get_string(s, "input", c->input, sizeof c->input, err, n) ||
         get_number(s, "fps", &c->source_fps, 0, 1000, err, n) ||
-        get_bool(s, "realtime", &c->realtime, err, n) ||
+        get_bool(s, "realtime", &c->realtime, err, n) || get_bool(s, "loop", &c->loop, err, n) ||
         get_number(s, "max_frames", &max_frames, 0, 1e12, err, n))
       return -1;
     c->max_frames = (long)max_frames;
