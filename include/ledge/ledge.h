@@ -136,8 +136,10 @@ typedef struct ledge_tensor_info {
   int64_t dims[LEDGE_MAX_RANK];
 } ledge_tensor_info;
 
-/* Loads a model file (ONNX). The file is memory-mapped and its weights are
- * used in place: loading does not copy them to the heap. */
+/* Loads a model file: ONNX, a TensorFlow.js model.json, or the native
+ * .ledge format (told apart by their first bytes). The file is
+ * memory-mapped and ONNX and .ledge weights are used in place: loading does
+ * not copy them to the heap. */
 ledge_status ledge_model_load(const char *path, ledge_model **out);
 
 /* Loads a model from a buffer. The buffer is not copied and must outlive the
@@ -172,7 +174,7 @@ int ledge_model_op_type_count(const ledge_model *model);
 ledge_status ledge_model_op_type(const ledge_model *model, int index, const char **op_type,
                                  int64_t *count);
 
-/* Where the model came from: "onnx", the producer (e.g. "pytorch") and the
+/* Where the model came from: "onnx", "tfjs" or "ledge", the producer (e.g. "pytorch") and the
  * default-domain opset. Strings are owned by the model. */
 typedef struct ledge_model_source {
   const char *format;
