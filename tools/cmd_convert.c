@@ -253,6 +253,10 @@ int cmd_convert(int argc, char **argv) {
     o.meta_keys = meta.keys;
     o.meta_values = meta.values;
     o.output_types = types;
+    if (model->ledge && model->ledge->n_clustered) { /* keep compressed weights compressed */
+      o.encode = lg_ledge_keep_encoded;
+      o.encode_ctx = model->ledge;
+    }
     if (selftest) {
       st = lg_ledge_selftest_make(model, n_specs ? inputs : NULL, (float)tolerance, pool, &test);
       o.selftest = &test;

@@ -602,6 +602,12 @@ static lg_status read_tensors(reader *r) {
   uint32_t n = get_u32(&c);
   if (c.bad || n > left(&c) / 24) return FORMAT_ERROR(".ledge tensor table is malformed");
   r->n_tensors = n;
+  lg_ledge_info *info = r->info;
+  info->clustered_names = lg_pool_alloc(info->pool, sizeof(char *) * ((size_t)n + 1));
+  info->clustered_blobs = lg_pool_alloc(info->pool, sizeof(uint8_t *) * ((size_t)n + 1));
+  info->clustered_sizes = lg_pool_alloc(info->pool, sizeof(size_t) * ((size_t)n + 1));
+  if (!info->clustered_names || !info->clustered_blobs || !info->clustered_sizes)
+    return lg_error(LEDGE_ERR_NO_MEMORY, "out of memory");
   r->tensors = lg_pool_alloc(r->g->pool, sizeof(lg_tensor) * ((size_t)n + 1));
   r->tensor_names = lg_pool_alloc(r->g->pool, sizeof(char *) * ((size_t)n + 1));
   r->stored = lg_pool_alloc(r->g->pool, sizeof(size_t) * ((size_t)n + 1));
@@ -696,6 +702,11 @@ static lg_status bind_constant(reader *r, lg_value *v, uint32_t ti) {
   decoded.capacity = (size_t)count * sizeof(float);
   v->t = decoded;
   v->owned = out;
+  lg_ledge_info *info = r->info;
+  int k = info->n_clustered++;
+  info->clustered_names[k] = v->name;
+  info->clustered_blobs[k] = t->data;
+  info->clustered_sizes[k] = r->stored[ti];
   return LEDGE_OK;
 }
 
@@ -1004,6 +1015,19 @@ lg_status lg_ledge_import(const uint8_t *data, size_t size, lg_graph *g, lg_ledg
   }
   *out = info;
   return LEDGE_OK;
+}
+
+bool lg_ledge_keep_encoded(void *ctx, const lg_value *v, uint8_t **blob, size_t *blob_size) {
+  const lg_ledge_info *info = ctx;
+  for (int i = 0; info && i < info->n_clustered; i++) {
+    if (strcmp(info->clustered_names[i], v->name)) continue;
+    *blob = malloc(info->clustered_sizes[i]);
+    if (!*blob) return false;
+    memcpy(*blob, info->clustered_blobs[i], info->clustered_sizes[i]);
+    *blob_size = info->clustered_sizes[i];
+    return true;
+  }
+  return false;
 }
 
 lg_status lg_ledge_verify_data(const lg_ledge_info *info) {

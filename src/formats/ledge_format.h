@@ -61,6 +61,12 @@ typedef struct lg_ledge_info {
   int64_t ir_version;
   int skipped_sections; /* unknown optional sections */
   int compressed_tensors;
+  /* The clustered constants' encoded blobs (in the file), by value name, so
+   * that rewriting the model keeps them as they are (lg_ledge_keep_encoded). */
+  const char **clustered_names;
+  const uint8_t **clustered_blobs;
+  size_t *clustered_sizes;
+  int n_clustered;
   /* The data section, whose checksum lg_ledge_verify_data checks on demand. */
   const uint8_t *data;
   size_t data_size;
@@ -79,6 +85,12 @@ bool lg_ledge_detect(const void *data, size_t size);
  * as `ledge run --selftest` and LEDGE_VERIFY=1 do). On failure g is freed
  * and an error names the problem. */
 lg_status lg_ledge_import(const uint8_t *data, size_t size, lg_graph *g, lg_ledge_info **info);
+
+/* An encode callback for lg_ledge_write_options (ctx: the source model's
+ * lg_ledge_info) that stores each constant that was clustered in the source
+ * with its original blob, so converting a compressed .ledge keeps it
+ * compressed, bit for bit. */
+bool lg_ledge_keep_encoded(void *ctx, const lg_value *v, uint8_t **blob, size_t *blob_size);
 
 /* Checks the tensor data's checksum. */
 lg_status lg_ledge_verify_data(const lg_ledge_info *info);
