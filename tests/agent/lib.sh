@@ -8,7 +8,13 @@ LEDGE=${LEDGE:?set LEDGE to the ledge binary}
 LEDGED=${LEDGED:?set LEDGED to the ledged binary}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRC=$(cd "$HERE/../.." && pwd)
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/ledge-agent-test.XXXXXX")
+# Under the directory ctest runs us in (the build tree), unless its path is too
+# long for the agents' unix sockets (108 bytes).
+if ((${#PWD} < 60)) && [[ -w $PWD ]]; then
+  WORK=$(mktemp -d "$PWD/work.XXXXXX")
+else
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/ledge-agent-test.XXXXXX")
+fi
 PIDS=()
 cleanup() {
   local p
@@ -101,7 +107,7 @@ start_agent() {
   local pid=$!
   PIDS+=("$pid")
   printf -v "AGENT_PID_${name//[^A-Za-z0-9]/_}" %s "$pid"
-  wait_for 10 test -S "$WORK/$name/agent.sock" || fail "agent $name did not start"
+  wait_for 30 test -S "$WORK/$name/agent.sock" || fail "agent $name did not start"
 }
 agent_pid() { local v="AGENT_PID_${1//[^A-Za-z0-9]/_}"; echo "${!v}"; }
 kill9_agent() { kill -KILL "$(agent_pid "$1")"; wait "$(agent_pid "$1")" 2>/dev/null || true; }
@@ -130,7 +136,7 @@ PYEOF
 }
 # wait_state NAME STATE [SECONDS]: until state.json says STATE for the last deployment.
 wait_state() {
-  local name=$1 want=$2 limit=${3:-30}
+  local name=$1 want=$2 limit=${3:-60}
   wait_for "$limit" bash -c "grep -q '\"state\":[[:space:]]*\"$want\"' '$WORK/$name/state.json'" ||
     fail "$name never reached state $want (state: $(state "$name" state), reason: $(state "$name" reason))"
 }

@@ -28,7 +28,7 @@ expect_unchanged() {
 }
 # wait_transition STATE PATTERN: a status transition with this state whose reason matches.
 wait_transition() {
-  wait_for 30 bash -c "grep '\"state\":\"$1\"' $WORK/transitions.txt | grep -q -- '$2'" ||
+  wait_for 60 bash -c "grep '\"state\":\"$1\"' $WORK/transitions.txt | grep -q -- '$2'" ||
     fail "no '$1' transition matching '$2': $(tail -n 3 transitions.txt)"
 }
 
