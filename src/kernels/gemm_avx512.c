@@ -3,17 +3,41 @@
  * CPUs without it (dispatch picks this kernel only where cpu.c found it). */
 #include "kernels/gemm.h"
 #include "runtime/vmath.h"
+#include "runtime/vmath_simd.h"
 
 #ifdef LG_HAVE_X86_KERNELS
 #include <immintrin.h>
 
 #define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma")))
 
+/* Every activation but tanh in registers (sigmoid and swish with the exp of
+ * runtime/vmath_simd.h): a call per row of the tile cost as much as the
+ * multiply in the small-K expand layers of EfficientNet. */
 T512 static inline __m512 act512(__m512 v, const lg_act *act) {
-  if (act->kind == LG_ACT_RELU) return _mm512_max_ps(v, _mm512_setzero_ps());
-  if (act->kind == LG_ACT_CLIP)
-    return _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(act->alpha)), _mm512_set1_ps(act->beta));
-  return v;
+  switch (act->kind) {
+    case LG_ACT_RELU: return _mm512_max_ps(v, _mm512_setzero_ps());
+    case LG_ACT_CLIP:
+      return _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(act->alpha)),
+                           _mm512_set1_ps(act->beta));
+    case LG_ACT_LEAKY_RELU:
+      return _mm512_mask_mul_ps(v, _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), v,
+                                _mm512_set1_ps(act->alpha));
+    case LG_ACT_HARD_SIGMOID:
+    case LG_ACT_HARD_SWISH: {
+      bool swish = act->kind == LG_ACT_HARD_SWISH;
+      __m512 h = _mm512_fmadd_ps(v, _mm512_set1_ps(swish ? 1.0f / 6.0f : act->alpha),
+                                 _mm512_set1_ps(swish ? 0.5f : act->beta));
+      h = _mm512_min_ps(_mm512_max_ps(h, _mm512_setzero_ps()), _mm512_set1_ps(1.0f));
+      return swish ? _mm512_mul_ps(v, h) : h;
+    }
+    case LG_ACT_SIGMOID:
+    case LG_ACT_SWISH: {
+      __m512 one = _mm512_set1_ps(1.0f);
+      __m512 d = _mm512_add_ps(one, exp16(_mm512_sub_ps(_mm512_setzero_ps(), v)));
+      return _mm512_div_ps(act->kind == LG_ACT_SIGMOID ? one : v, d);
+    }
+    default: return v;
+  }
 }
 
 T512 void lg_gemm_ukernel_8x32_avx512(int64_t kc, const float *a, int64_t lda, const float *b,
@@ -55,8 +79,7 @@ T512 void lg_gemm_ukernel_8x32_avx512(int64_t kc, const float *a, int64_t lda, c
   __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);
   __mmask16 m1 = cols >= 32 ? 0xFFFF : cols > 16 ? (__mmask16)((1u << (cols - 16)) - 1) : 0;
   const lg_act *act = e->act;
-  bool other_act = (flags & LG_GEMM_FINAL) && act->kind != LG_ACT_NONE &&
-                   act->kind != LG_ACT_RELU && act->kind != LG_ACT_CLIP;
+  bool other_act = (flags & LG_GEMM_FINAL) && act->kind == LG_ACT_TANH;
 #define ROW(r)                                                      \
   if (r < rows) {                                                   \
     float *cr = c + r * ldc;                                        \

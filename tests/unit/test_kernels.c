@@ -156,13 +156,16 @@ static void check_conv(const conv_case *cc, lg_isa isa, lg_threadpool *pool, boo
 
 static lg_act random_act(void) {
   lg_act a = {LG_ACT_NONE, 0, 0};
-  switch (rnd_int(0, 6)) {
+  switch (rnd_int(0, 9)) {
     case 1: a.kind = LG_ACT_RELU; break;
     case 2: a = (lg_act){LG_ACT_CLIP, 0.0f, 6.0f}; break;
     case 3: a = (lg_act){LG_ACT_CLIP, -0.25f, 0.5f}; break;
     case 4: a = (lg_act){LG_ACT_LEAKY_RELU, 0.1f, 0}; break;
     case 5: a.kind = LG_ACT_SIGMOID; break;
     case 6: a.kind = LG_ACT_HARD_SWISH; break;
+    case 7: a.kind = LG_ACT_SWISH; break;
+    case 8: a = (lg_act){LG_ACT_HARD_SIGMOID, 0.2f, 0.5f}; break;
+    case 9: a.kind = LG_ACT_TANH; break;
     default: break;
   }
   return a;
