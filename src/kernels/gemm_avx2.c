@@ -3,17 +3,38 @@
  * CPUs without it (dispatch picks this kernel only where cpu.c found it). */
 #include "kernels/gemm.h"
 #include "runtime/vmath.h"
+#include "runtime/vmath_simd.h"
 
 #ifdef LG_HAVE_X86_KERNELS
 #include <immintrin.h>
 
 #define T256 __attribute__((target("avx2,fma")))
 
+/* Every activation but tanh in registers (as in gemm_avx512.c). */
 T256 static inline __m256 act256(__m256 v, const lg_act *act) {
-  if (act->kind == LG_ACT_RELU) return _mm256_max_ps(v, _mm256_setzero_ps());
-  if (act->kind == LG_ACT_CLIP)
-    return _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(act->alpha)), _mm256_set1_ps(act->beta));
-  return v;
+  switch (act->kind) {
+    case LG_ACT_RELU: return _mm256_max_ps(v, _mm256_setzero_ps());
+    case LG_ACT_CLIP:
+      return _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(act->alpha)), _mm256_set1_ps(act->beta));
+    case LG_ACT_LEAKY_RELU:
+      return _mm256_blendv_ps(v, _mm256_mul_ps(v, _mm256_set1_ps(act->alpha)),
+                              _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ));
+    case LG_ACT_HARD_SIGMOID:
+    case LG_ACT_HARD_SWISH: {
+      bool swish = act->kind == LG_ACT_HARD_SWISH;
+      __m256 h = _mm256_fmadd_ps(v, _mm256_set1_ps(swish ? 1.0f / 6.0f : act->alpha),
+                                 _mm256_set1_ps(swish ? 0.5f : act->beta));
+      h = _mm256_min_ps(_mm256_max_ps(h, _mm256_setzero_ps()), _mm256_set1_ps(1.0f));
+      return swish ? _mm256_mul_ps(v, h) : h;
+    }
+    case LG_ACT_SIGMOID:
+    case LG_ACT_SWISH: {
+      __m256 one = _mm256_set1_ps(1.0f);
+      __m256 d = _mm256_add_ps(one, exp8(_mm256_sub_ps(_mm256_setzero_ps(), v)));
+      return _mm256_div_ps(act->kind == LG_ACT_SIGMOID ? one : v, d);
+    }
+    default: return v;
+  }
 }
 
 static const int32_t mask_table[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
@@ -51,8 +72,7 @@ T256 void lg_gemm_ukernel_6x16_avx2(int64_t kc, const float *a, int64_t lda, con
   __m256i m0 = _mm256_loadu_si256((const __m256i *)(mask_table + 8 - n0));
   __m256i m1 = _mm256_loadu_si256((const __m256i *)(mask_table + 8 - n1));
   const lg_act *act = e->act;
-  bool other_act = (flags & LG_GEMM_FINAL) && act->kind != LG_ACT_NONE &&
-                   act->kind != LG_ACT_RELU && act->kind != LG_ACT_CLIP;
+  bool other_act = (flags & LG_GEMM_FINAL) && act->kind == LG_ACT_TANH;
 #define ROW(r)                                                  \
   if (r < rows) {                                               \
     float *cr = c + r * ldc;                                    \

@@ -17,8 +17,7 @@ T512 static inline __m512 act512(__m512 v, const lg_act *act) {
   switch (act->kind) {
     case LG_ACT_RELU: return _mm512_max_ps(v, _mm512_setzero_ps());
     case LG_ACT_CLIP:
-      return _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(act->alpha)),
-                           _mm512_set1_ps(act->beta));
+      return _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(act->alpha)), _mm512_set1_ps(act->beta));
     case LG_ACT_LEAKY_RELU:
       return _mm512_mask_mul_ps(v, _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), v,
                                 _mm512_set1_ps(act->alpha));
@@ -63,8 +62,8 @@ T512 void lg_gemm_ukernel_8x32_avx512(int64_t kc, const float *a, int64_t lda, c
       __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
       STEP(0, a0[p])
       STEP(1, a1[p])
-      STEP(2, a2[p]) STEP(3, a3[p]) STEP(4, a4[p]) STEP(5, a5[p]) STEP(6, a6[p]) STEP(7, a7[p]) b +=
-          32;
+      STEP(2, a2[p])
+      STEP(3, a3[p]) STEP(4, a4[p]) STEP(5, a5[p]) STEP(6, a6[p]) STEP(7, a7[p]) b += 32;
     }
   } else {
     for (int64_t p = 0; p < kc; p++) {

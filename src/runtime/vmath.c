@@ -40,7 +40,6 @@ static void apply_scalar(int op, const float *x, float *y, int64_t n) {
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
 #include <immintrin.h>
 
-
 __attribute__((target("avx512f"))) static void apply_avx512(int op, const float *x, float *y,
                                                             int64_t n) {
   const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
@@ -57,7 +56,6 @@ __attribute__((target("avx512f"))) static void apply_avx512(int op, const float 
   }
   apply_scalar(op, x + i, y + i, n - i);
 }
-
 
 __attribute__((target("avx2,fma"))) static void apply_avx2(int op, const float *x, float *y,
                                                            int64_t n) {

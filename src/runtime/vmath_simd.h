@@ -9,7 +9,6 @@ static const float LN2_HI = 0.693145751953125f, LN2_LO = 1.428606765330187e-06f;
 static const float C2 = 0.5f, C3 = 0.166666672f, C4 = 0.0416666679f, C5 = 0.00833333377f,
                    C6 = 0.00138888892f;
 
-
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
 #include <immintrin.h>
 
