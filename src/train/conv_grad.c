@@ -172,9 +172,11 @@ static void pack_im2col(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int
     const float *src = pm->x + tap_offset(g, pm, p0 + p);
     float *dst = panel + p * nr;
     if (g->sw == 1) {
-      for (int r = 0; r < runs; r++) {
-        int a = run_start[r];
-        memcpy(dst + a, src + base[a], sizeof(float) * (size_t)(run_start[r + 1] - a));
+      for (int r = 0; r < runs; r++) { /* short runs: a loop beats a memcpy call */
+        int a = run_start[r], len = run_start[r + 1] - a;
+        const float *s = src + base[a];
+        float *d = dst + a;
+        for (int t = 0; t < len; t++) d[t] = s[t];
       }
     } else {
       for (int jj = 0; jj < cols; jj++) dst[jj] = src[base[jj]];

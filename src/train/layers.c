@@ -207,14 +207,17 @@ static void bn_forward_range(void *ctx, int64_t b, int64_t e) {
     float *yc = y->data + c * cs;
     float mean, invstd;
     if (nd->train_mode) {
-      double s = 0, s2 = 0;
-      for (int64_t i = 0; i < m; i++) s += xc[i * is];
-      double mu = s / (double)m;
+      /* One pass: sums in double around a shift (the first value), which
+       * keeps E[x^2] - E[x]^2 accurate for activations far from zero. */
+      double s = 0, s2 = 0, shift = xc[0];
       for (int64_t i = 0; i < m; i++) {
-        double d = xc[i * is] - mu;
+        double d = xc[i * is] - shift;
+        s += d;
         s2 += d * d;
       }
-      double var = s2 / (double)m;
+      double mu = shift + s / (double)m;
+      double var = s2 / (double)m - (s / (double)m) * (s / (double)m);
+      if (var < 0) var = 0;
       mean = (float)mu;
       invstd = (float)(1.0 / sqrt(var + nd->epsilon));
       double unbiased = m > 1 ? var * (double)m / (double)(m - 1) : var;
