@@ -23,13 +23,17 @@ static void usage(FILE *f) {
       "  --validation PATH          validation data (else validation_fraction of --train)\n"
       "  --limit N                  use only the first N training samples\n"
       "  --validation-limit N       use only the first N validation samples\n"
-      "  --network NAME             resnet (num_layers), cnn, lenet or mlp (default resnet)\n"
+      "  --network NAME             resnet (num_layers), cnn, lenet, mlp or linear (default "
+      "resnet)\n"
       "  --pretrained FILE          start from this model (.onnx, model.json, .ledge); its head\n"
       "                             is cut and a new classifier for num_classes attached\n"
       "  --cut NODE                 cut the pretrained model at this node/value (default: just\n"
       "                             before its final classifier)\n"
       "  --freeze-until NODE        freeze this layer and every one before it\n"
       "  --backbone-lr-mult X       learning-rate multiplier of the pretrained layers (default 1)\n"
+      "  --cache-features           frozen backbone: run it once per image with the inference\n"
+      "                             runtime (any operator), train only the new head on the\n"
+      "                             cached features (no augmentation)\n"
       "  --imagenet-normalization   normalize inputs with ImageNet's mean/std\n"
       "  --hyperparameters FILE     hyperparameters.json (string values); flags override it\n"
       "\n"
@@ -96,6 +100,8 @@ int cmd_train(int argc, char **argv) {
         return cli_fail("--backbone-lr-mult: '%s' is not a rate multiplier", v);
     } else if (!strcmp(argv[i], "--imagenet-normalization"))
       cfg.imagenet_normalization = 1;
+    else if (!strcmp(argv[i], "--cache-features"))
+      cfg.cache_features = 1;
     else if (cli_option(argc, argv, &i, "-o", &v) || cli_option(argc, argv, &i, "--output", &v))
       cfg.output_path = v;
     else if (cli_option(argc, argv, &i, "--labels", &v))

@@ -362,14 +362,19 @@ lg_status tr_build_model(const char *name, int num_layers, int64_t c, int64_t h,
     x = tr_b_unary(&b, "Relu", tr_b_dense(&b, x, 120, 84));
     tr_b_output(&b, tr_b_dense(&b, x, 84, classes));
     if (x < 0) st = lg_error(LEDGE_ERR_NO_MEMORY, "out of memory");
+  } else if (!strcmp(name, "linear")) {
+    /* a linear classifier on the raw pixels (a baseline) */
+    int x = tr_b_flatten(&b, tr_b_input(&b, "data", c, h, w));
+    tr_b_output(&b, tr_b_dense(&b, x, c * h * w, classes));
+    if (x < 0) st = lg_error(LEDGE_ERR_NO_MEMORY, "out of memory");
   } else if (!strcmp(name, "mlp")) {
     int x = tr_b_flatten(&b, tr_b_input(&b, "data", c, h, w));
     x = tr_b_unary(&b, "Relu", tr_b_dense(&b, x, c * h * w, 256));
     tr_b_output(&b, tr_b_dense(&b, x, 256, classes));
     if (x < 0) st = lg_error(LEDGE_ERR_NO_MEMORY, "out of memory");
   } else {
-    st = lg_error(LEDGE_ERR_INVALID_ARGUMENT, "unknown network '%s' (resnet, cnn, lenet or mlp)",
-                  name);
+    st = lg_error(LEDGE_ERR_INVALID_ARGUMENT,
+                  "unknown network '%s' (resnet, cnn, lenet, mlp or linear)", name);
   }
   if (st != LEDGE_OK) lg_graph_free(g);
   return st;
@@ -412,19 +417,17 @@ static int auto_cut(const lg_graph *g) {
   return -1;
 }
 
-lg_status tr_load_pretrained(const char *path, const char *cut, int classes, uint64_t seed,
-                             lg_graph *g, int *head_first_node) {
+lg_status tr_load_backbone(const char *path, const char *cut, lg_graph *g, int *cut_value) {
   ledge_model *m = NULL;
   LG_TRY(ledge_model_load(path, &m));
-  lg_status st = lg_graph_clone(&m->graph, g);
-  if (st != LEDGE_OK) {
-    ledge_model_destroy(m);
-    return st;
-  }
-  /* Own every constant, so that the file can be closed. */
+  /* Take the graph itself (a clone would share the model's names and
+   * attributes), and own every constant so that the file can be closed. */
+  *g = m->graph;
+  memset(&m->graph, 0, sizeof m->graph);
+  lg_status st = LEDGE_OK;
   for (int i = 0; i < g->n_values && st == LEDGE_OK; i++) {
     lg_value *v = &g->values[i];
-    if (v->kind != LG_VALUE_CONSTANT || !v->t.data) continue;
+    if (v->kind != LG_VALUE_CONSTANT || !v->t.data || v->owned) continue;
     const void *src = v->t.data;
     size_t bytes = lg_tensor_bytes(&v->t);
     st = lg_value_alloc_owned(v);
@@ -454,12 +457,25 @@ lg_status tr_load_pretrained(const char *path, const char *cut, int classes, uin
   g->n_outputs = 0;
   g->outputs = lg_pool_alloc(g->pool, sizeof(int));
   g->outputs[g->n_outputs++] = cv;
+  g->values[cv].is_output = true;
   keep_needed(g);
   /* The input's batch: any. */
   for (int i = 0; i < g->n_inputs; i++) {
     lg_value *v = &g->values[g->inputs[i]];
     if (v->kind == LG_VALUE_INPUT && v->t.rank == 4 && v->t.dims[0] <= 0) v->t.dims[0] = 1;
   }
+  *cut_value = cv;
+  return LEDGE_OK;
+fail:
+  lg_graph_free(g);
+  return st;
+}
+
+lg_status tr_load_pretrained(const char *path, const char *cut, int classes, uint64_t seed,
+                             lg_graph *g, int *head_first_node) {
+  int cv = -1;
+  LG_TRY(tr_load_backbone(path, cut, g, &cv));
+  lg_status st = LEDGE_OK;
   /* The shape of the cut value: compile the backbone alone. */
   lg_graph probe;
   if ((st = lg_graph_clone(g, &probe)) != LEDGE_OK) goto fail;

@@ -58,6 +58,7 @@ int tr_b_dropout(tr_builder *b, int x, float ratio);
  *   lenet   LeNet-5 (5x5 convolutions of 6 and 16 channels, ReLU, max pooling,
  *           dense 120 and 84): small and quick
  *   mlp     one hidden layer of 256
+ *   linear  a linear classifier on the raw pixels (a baseline)
  * Returns an error naming the accepted values for anything else. */
 lg_status tr_build_model(const char *name, int num_layers, int64_t c, int64_t h, int64_t w,
                          int classes, uint64_t seed, lg_graph *g);
@@ -70,5 +71,10 @@ lg_status tr_build_model(const char *name, int num_layers, int64_t c, int64_t h,
  * the first new node. The input's batch dim may be anything. */
 lg_status tr_load_pretrained(const char *path, const char *cut, int classes, uint64_t seed,
                              lg_graph *g, int *head_first_node);
+
+/* The first part of tr_load_pretrained: the model cut at `cut` (or
+ * automatically), its output the cut value (*cut_value), nothing after it,
+ * every constant owned by g. */
+lg_status tr_load_backbone(const char *path, const char *cut, lg_graph *g, int *cut_value);
 
 #endif

@@ -155,6 +155,13 @@ int tr_train_run(const tr_train_config *cfg) {
     fprintf(stderr, "ledge train: --train PATH is required\n");
     return 1;
   }
+  if (cfg->cache_features) {
+    if (!cfg->pretrained) {
+      fprintf(stderr, "ledge train: --cache-features needs --pretrained MODEL\n");
+      return 1;
+    }
+    return tr_train_cached(cfg);
+  }
   if (cfg->num_classes < 2) {
     fprintf(stderr, "ledge train: num_classes is required (at least 2)\n");
     return 1;

@@ -44,13 +44,17 @@ typedef struct tr_train_config {
   const char *output_path, *labels_path;
   int early_stopping, early_stopping_patience, early_stopping_min_epochs;
   double early_stopping_tolerance;
-  int json;       /* print the final summary as JSON on stdout */
-  long max_steps; /* > 0: stop after this many steps (tests, benchmarks) */
+  int json;           /* print the final summary as JSON on stdout */
+  long max_steps;     /* > 0: stop after this many steps (tests, benchmarks) */
+  int cache_features; /* pretrained: frozen backbone run once by the runtime, head on cached
+                         features */
 } tr_train_config;
 
 void tr_train_config_defaults(tr_train_config *cfg);
 /* Runs it; returns a process exit code (0 done, 1 error, 2 stopped on NaN),
  * messages on stderr. */
 int tr_train_run(const tr_train_config *cfg);
+/* The --cache-features mode (features.c). */
+int tr_train_cached(const tr_train_config *cfg);
 
 #endif

@@ -164,6 +164,10 @@ elif MODE == "export":
             err = float(np.abs(ort - logits).max() / (np.abs(ort).max() + 1e-6))
             check(err < 1e-4, "ONNX Runtime logits == ledge logits (max relative difference %.2g)" % err)
             check(float((ort.argmax(1) == y).mean()) == acc, "ONNX Runtime accuracy == ledge accuracy")
+        # fine-tune the export: head cut before its classifier, backbone frozen
+        r = train(["--train", TRAIN, "--limit", "256", "--pretrained", model, "--freeze-until", "MaxPool_14", "--mini-batch-size", "32", "--epochs", "1", "--json"])
+        check(r.returncode == 0 and "trainable" in r.stderr,
+              "fine-tuning the exported model with a frozen backbone runs (%s)" % r.stderr.strip().splitlines()[:1])
 elif MODE == "mpi":
     import onnx
     from onnx import numpy_helper
