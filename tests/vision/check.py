@@ -220,6 +220,11 @@ elif case == "objects-messi":
           f"the largest person {messi['box']} covers Messi (x 110..420, y 80..320)")
     fr = detect("objects", f"{SK}/astronaut.png")
     check(fr[0]["items"] and fr[0]["items"][0]["label"] == "person", "astronaut.png: a person first")
+    # coffee.png: the cup (hand-checked: its body spans x 170..410, y 20..260)
+    fr = detect("objects", f"{SK}/coffee.png")
+    cup = fr[0]["items"][0] if fr[0]["items"] else {"label": None, "box": [0, 0, 0, 0]}
+    check(cup["label"] == "cup" and box_close(cup["box"], [170, 20, 410, 260], 25),
+          f"coffee.png: a cup first, {cup['box']} near [170, 20, 410, 260]")
 
 elif case == "classify-chelsea":
     fr = detect("classify", f"{SK}/chelsea.png")
