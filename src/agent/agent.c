@@ -5,6 +5,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -501,6 +502,10 @@ int ledged_main(int argc, char **argv) {
     return 2;
   }
   char err[AG_ERR_SIZE];
+  /* A fixed mmap threshold: large blocks (deployments) come from fresh zero
+   * pages, resident only where written, and go back to the system when freed
+   * (glibc's adaptive threshold would move them onto the heap for good). */
+  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
   ag_agent *a = calloc(1, sizeof *a);
   if (!a) return 1;
   int rc = 1;

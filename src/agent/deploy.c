@@ -408,9 +408,10 @@ void ag_deployment_offer(ag_agent *a, const char *envelope, size_t size, const c
   if (!d) goto done;
   if (!payload || !ag_deployment_parse(payload, d, err)) {
     ag_log(AG_LOG_ERROR, "deployment from %s rejected: %s", source, err);
-    ag_deployment unknown = {0};
-    snprintf(unknown.id, sizeof unknown.id, "%s", d->id[0] ? d->id : "unknown");
-    ag_report(a, &unknown, "rejected", err, -1);
+    /* Report it under its id if that much parsed; no components. */
+    if (!d->id[0]) snprintf(d->id, sizeof d->id, "unknown");
+    d->n_components = 0;
+    ag_report(a, d, "rejected", err, -1);
     goto done;
   }
   if (d->group[0] ? strcmp(d->group, a->config.group) : strcmp(d->device, a->config.device)) {

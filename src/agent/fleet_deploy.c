@@ -110,7 +110,7 @@ static bool send_deployment(const fleet_target *t, cJSON *components, char *id_o
   char *payload = cJSON_PrintUnformatted(d);
   cJSON_Delete(d);
   if (!payload) return ag_fail(err, "out of memory");
-  ag_deployment check;
+  static ag_deployment check; /* large: not on the stack */
   bool ok = ag_deployment_parse(payload, &check, err);
   char path[1200];
   snprintf(path, sizeof path, "%s/signing.key", t->fleet_dir);

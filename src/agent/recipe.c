@@ -2,6 +2,7 @@
 #include "agent/recipe.h"
 
 #include <cjson/cJSON.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,7 +230,10 @@ static bool order_by_dependencies(ag_deployment *d, char *err) {
 }
 
 bool ag_deployment_parse(const char *text, ag_deployment *d, char *err) {
-  memset(d, 0, sizeof *d);
+  /* Only the header and the components actually parsed are written, so the
+   * unused slots of a (large) deployment never become resident. */
+  memset(d, 0, offsetof(ag_deployment, components));
+  d->n_components = 0;
   cJSON *json = cJSON_Parse(text);
   if (!json) return ag_fail(err, "deployment: invalid JSON");
   bool ok = false;
