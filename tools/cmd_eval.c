@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "media/transform.h"
 #include "train/dataset.h"
 #include "train/loader.h"
 
@@ -34,6 +35,8 @@ static void help(FILE *f) {
           "  --labels FILE            the model's class names, one per line\n"
           "  --preprocess FILE        input preparation (default MODEL.preprocess.json when it\n"
           "                           exists, written by ledge train; flags above override it)\n"
+          "  --layout nchw|nhwc       the model's input layout (default: from its shape, e.g.\n"
+          "                           NHWC for TF.js models taking [N,224,224,3])\n"
           "  --batch N                images per run (default 32)\n"
           "  --top-k K                also report top-K accuracy (default 5)\n"
           "  --threads N              threads (default: one per core)\n");
@@ -245,6 +248,7 @@ int cmd_eval(int argc, char **argv) {
   const char *model_path = NULL, *data_path = NULL, *plot_path = NULL, *labels_path = NULL;
   const char *preprocess_path = NULL;
   bool json = false, imagenet = false;
+  const char *layout = "auto";
   long limit = 0, batch = 32, top_k = 5, threads = 0, resize = 0;
   int shape[3] = {0, 0, 0}, n_mean = 0, n_std = 0;
   float mean[3] = {0, 0, 0}, stdv[3] = {1, 1, 1};
@@ -261,6 +265,10 @@ int cmd_eval(int argc, char **argv) {
       plot_path = v;
     } else if (cli_option(argc, argv, &i, "--labels", &v)) {
       labels_path = v;
+    } else if (cli_option(argc, argv, &i, "--layout", &v)) {
+      if (strcmp(v, "nchw") && strcmp(v, "nhwc") && strcmp(v, "auto"))
+        return cli_fail("eval: --layout is nchw, nhwc or auto, not '%s'", v);
+      layout = v;
     } else if (cli_option(argc, argv, &i, "--preprocess", &v)) {
       preprocess_path = v;
     } else if (cli_option(argc, argv, &i, "--limit", &v)) {
@@ -302,7 +310,7 @@ int cmd_eval(int argc, char **argv) {
   char **names = NULL, **model_names = NULL;
   int n_model_names = 0;
   eval_result r = {0};
-  float *padded = NULL;
+  float *padded = NULL, *transposed = NULL;
   int rc = 1;
   char err[1024];
 
@@ -316,10 +324,18 @@ int cmd_eval(int argc, char **argv) {
   ledge_tensor_info in_info;
   ledge_model_input_info(model, 0, &in_info);
   if (in_info.rank != 4 || in_info.dtype != LEDGE_FLOAT32) {
-    rc = cli_fail("eval: %s takes a %d-D %s input; an NCHW float32 image batch is expected",
+    rc = cli_fail("eval: %s takes a %d-D %s input; an NCHW or NHWC float32 image batch is expected",
                   model_path, in_info.rank, ledge_dtype_name(in_info.dtype));
     goto out;
   }
+  /* NCHW (ONNX, ledge train) or NHWC (TF.js): the model's C, H, W */
+  bool nhwc = !strcmp(layout, "nhwc");
+  if (!strcmp(layout, "auto"))
+    nhwc = (in_info.dims[3] == 1 || in_info.dims[3] == 3) &&
+           !(in_info.dims[1] == 1 || in_info.dims[1] == 3);
+  const int64_t model_chw[3] = {nhwc ? in_info.dims[3] : in_info.dims[1],
+                                nhwc ? in_info.dims[1] : in_info.dims[2],
+                                nhwc ? in_info.dims[2] : in_info.dims[3]};
   /* how the model wants its input: MODEL.preprocess.json (or --preprocess) */
   train_augment_config pre;
   train_augment_defaults(&pre, 3, 1, 1, TRAIN_AUG_NONE);
@@ -328,9 +344,9 @@ int cmd_eval(int argc, char **argv) {
   train_augment_preprocess_path(model_path, default_pre, sizeof default_pre);
   if (!preprocess_path && access(default_pre, R_OK) == 0) preprocess_path = default_pre;
   if (preprocess_path) {
-    int channels = shape[0]                                       ? shape[0]
-                   : in_info.dims[1] == 1 || in_info.dims[1] == 3 ? (int)in_info.dims[1]
-                                                                  : 3;
+    int channels = shape[0]                                 ? shape[0]
+                   : model_chw[0] == 1 || model_chw[0] == 3 ? (int)model_chw[0]
+                                                            : 3;
     /* 0x0 marks "no image_shape in the file" (the check wants a size) */
     train_augment_defaults(&pre, channels, 1, 1, TRAIN_AUG_NONE);
     if (train_augment_load_preprocess(&pre, preprocess_path, err, sizeof err)) {
@@ -345,13 +361,13 @@ int cmd_eval(int argc, char **argv) {
   }
   /* the model's C, H, W where it fixes them; --image-shape must agree */
   for (int d = 0; d < 3; d++) {
-    int64_t m = in_info.dims[d + 1];
+    int64_t m = model_chw[d];
     if (m > 0 && shape[d] > 0 && m != shape[d]) {
       rc = cli_fail(
           "eval: image shape %d,%d,%d (--image-shape or the preprocess file) does not "
-          "match the model's input %lldx%lldx%lld",
-          shape[0], shape[1], shape[2], (long long)in_info.dims[1], (long long)in_info.dims[2],
-          (long long)in_info.dims[3]);
+          "match the model's input (C,H,W) %lld,%lld,%lld",
+          shape[0], shape[1], shape[2], (long long)model_chw[0], (long long)model_chw[1],
+          (long long)model_chw[2]);
       goto out;
     }
     if (m > 0) shape[d] = (int)m;
@@ -453,6 +469,21 @@ int cmd_eval(int argc, char **argv) {
       rows = fixed_batch;
     }
     int64_t dims[4] = {rows, shape[0], shape[1], shape[2]};
+    if (nhwc) {
+      if (!transposed &&
+          !(transposed = malloc(sizeof *transposed * (size_t)(fixed_batch ? fixed_batch : batch) *
+                                sample_floats))) {
+        rc = cli_fail("eval: out of memory");
+        goto out;
+      }
+      for (int j = 0; j < rows; j++)
+        media_chw_to_hwc_f32(images + (size_t)j * sample_floats, shape[0], shape[1], shape[2],
+                             transposed + (size_t)j * sample_floats);
+      images = transposed;
+      dims[1] = shape[1];
+      dims[2] = shape[2];
+      dims[3] = shape[0];
+    }
     size_t bytes = sizeof(float) * (size_t)rows * sample_floats;
     if (ledge_tensor_wrap(LEDGE_FLOAT32, 4, dims, (void *)images, bytes, &input) != LEDGE_OK) {
       rc = cli_fail_status("eval");
@@ -551,6 +582,7 @@ int cmd_eval(int argc, char **argv) {
 
 out:
   free(padded);
+  free(transposed);
   ledge_tensor_destroy(input);
   train_loader_destroy(ld);
   train_dataset_destroy(ds);

@@ -64,7 +64,8 @@ typedef enum train_dataset_format {
 } train_dataset_format;
 
 typedef struct train_dataset_options {
-  long limit;                   /* use only the first `limit` samples (file order); 0 = all */
+  long limit;                   /* use only the first `limit` samples: file order, or for a
+                                   folder the classes in turn (balanced); 0 = all */
   int num_classes;              /* > 0: labels must be below it (and the dataset has that many
                                    classes even if some are absent); 0 = max label + 1 */
   const char *labels_path;      /* IDX: the labels file, if not found by the standard naming */

@@ -35,11 +35,15 @@ def idx(name, offset):
     return np.frombuffer(gzip.open(f"{FMNIST}/{name}").read(), np.uint8, offset=offset)
 
 
-def make_model(path, weights, bias, batch="N", channels=1, classes=10):
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, channels, 28, 28])
+def make_model(path, weights, bias, batch="N", channels=1, classes=10, nhwc=False):
+    shape = [batch, 28, 28, channels] if nhwc else [batch, channels, 28, 28]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)
     y = helper.make_tensor_value_info("scores", TensorProto.FLOAT, [batch, classes])
     nodes = [helper.make_node("Flatten", ["x"], ["flat"], axis=1),
              helper.make_node("Gemm", ["flat", "W", "b"], ["scores"], transB=1)]
+    if nhwc:  # TF.js-style input, transposed to NCHW inside the model
+        nodes.insert(0, helper.make_node("Transpose", ["x"], ["xt"], perm=[0, 3, 1, 2]))
+        nodes[1].input[0] = "xt"
     graph = helper.make_graph(nodes, "nearest_mean", [x], [y],
                               [numpy_helper.from_array(weights.astype(np.float32), "W"),
                                numpy_helper.from_array(bias.astype(np.float32), "b")])
@@ -132,6 +136,14 @@ def main():
     check(p.returncode == 0, "--mean/--std")
     if p.returncode == 0:
         compare(json.loads(p.stdout), scores, yte[:n], "--mean/--std flags")
+
+    # an NHWC model (as TF.js models are): the batch is transposed for it
+    nhwc = os.path.join(work, "nhwc.onnx")
+    make_model(nhwc, w, b, nhwc=True)
+    p = run(cli, nhwc, f"{FMNIST}/t10k-images-idx3-ubyte.gz", "--limit", str(n), "--json")
+    check(p.returncode == 0, "NHWC model")
+    if p.returncode == 0:
+        compare(json.loads(p.stdout), scores, yte[:n], "NHWC input")
 
     # a fixed batch of 7: 1000 = 142 * 7 + 6, the last batch padded
     fixed = os.path.join(work, "nearest7.onnx")
