@@ -434,6 +434,13 @@ static void reload(ag_agent *a) {
     ag_log(AG_LOG_WARN, "reload: data_dir changes need a restart; keeping %s", a->config.data_dir);
     snprintf(next.data_dir, sizeof next.data_dir, "%s", a->config.data_dir);
   }
+  if (strcmp(next.group, a->config.group)) {
+    /* Joining another group: its latest deployment applies even if it is
+     * older than what the previous group had. */
+    ag_log(AG_LOG_INFO, "group %s -> %s", a->config.group, next.group);
+    a->highest_sequence = 0;
+    if (!ag_state_save(a, err)) ag_log(AG_LOG_ERROR, "%s", err);
+  }
   ag_key_destroy(a->fleet_key);
   a->fleet_key = key;
   a->config = next;

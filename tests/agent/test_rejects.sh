@@ -119,3 +119,9 @@ grep -q "svc needs clf >=2.0, the deployment has 1.0" err.txt || fail "unclear e
 "$LEDGE" fleet deploy --fleet "$FLEET" --broker "$BROKER" --group cars svc@3 2>err.txt && fail "a missing dependency was deployed"
 grep -q "does not include" err.txt || fail "unclear error: $(cat err.txt)"
 ok "dependencies: an unmet version or a missing component is refused with the reason"
+
+# ---- failure policy do-nothing ----------------------------------------------------------------------
+"$LEDGE" fleet deploy --fleet "$FLEET" --broker "$BROKER" --group cars --failure-policy do-nothing clf@5.0 >/dev/null
+wait_for 60 bash -c "grep -q '\"state\":[[:space:]]*\"failed\"' $WORK/car1/state.json" || fail "do-nothing: state $(state car1 state)"
+[[ $(state car1 committed_components) == clf@5.0 ]] || fail "do-nothing rolled back: $(state car1 committed_components)"
+ok "failure policy do-nothing: the failed deployment is reported and left in place"

@@ -56,6 +56,20 @@ for d in car1 car2 car3; do
 done
 ok "ledge fleet rollback returns the group to clf@1.0"
 
+"$LEDGE" fleet deploy --fleet "$FLEET" --broker "$BROKER" --group trucks clf@2.0 >/dev/null
+provision truck1 trucks "$STORE"
+start_agent truck1
+wait_state truck1 succeeded
+sed -i 's/^group = cars/group = trucks/' car3/ledged.conf
+kill -HUP "$(agent_pid car3)"
+wait_for 30 bash -c "[[ \$($(declare -f state); PY=$PY WORK=$WORK state car3 committed_components) == clf@2.0 ]]" ||
+  fail "car3 did not take the trucks deployment after joining the group"
+sed -i 's/^group = trucks/group = cars/' car3/ledged.conf
+kill -HUP "$(agent_pid car3)"
+wait_for 30 bash -c "[[ \$($(declare -f state); PY=$PY WORK=$WORK state car3 committed_components) == clf@1.0 ]]" ||
+  fail "car3 did not take the cars deployment after coming back"
+ok "a device that joins another group (config + SIGHUP) gets that group's latest deployment"
+
 sleep 1
 "$LEDGE" fleet status --fleet "$FLEET" --broker "$BROKER" --group cars --json >status.json
 "$PY" - status.json <<'PYEOF' || fail "fleet status --json: $(cat status.json)"
