@@ -354,6 +354,13 @@ static void apply_pending(ag_agent *a) {
   char err[AG_ERR_SIZE] = "";
   snprintf(a->state, sizeof a->state, "downloading");
   if (!fetch_artifacts(a, d, err)) {
+    if (a->stop) {
+      /* SIGTERM: not a failure; the deployment stays pending and resumes
+       * (with a Range request) at the next start. */
+      ag_log(AG_LOG_INFO, "deployment %s interrupted by shutdown; it resumes at the next start",
+             d->id);
+      return;
+    }
     bool superseded = a->incoming && a->incoming_sequence > d->sequence;
     d = take_pending(a);
     finish(a, d, superseded ? "superseded" : "failed",
@@ -377,6 +384,11 @@ static void apply_pending(ag_agent *a) {
   bool ok = ag_children_start(a, d, err);
   ag_report(a, d, "running", NULL, -1);
   ok = ok && check_health(a, d, err);
+  if (a->stop) {
+    ag_log(AG_LOG_INFO, "deployment %s interrupted by shutdown; it resumes at the next start",
+           d->id);
+    return; /* the loop stops the new set; state.json still says pending */
+  }
   if (ok || !d->rollback_on_failure) {
     held_move(&a->previous, &a->committed);
     held_move(&a->committed, &a->pending);

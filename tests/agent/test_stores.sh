@@ -99,3 +99,18 @@ wait_for 30 bash -c "grep '\"state\":\"superseded\"' $WORK/transitions.txt | gre
 wait_for 30 bash -c "[[ \$(grep -c '\"state\":\"succeeded\"' $WORK/transitions.txt) -ge 4 ]]" || fail "svc@4 did not succeed"
 [[ $(state car1 committed_components) == svc@4 ]] || fail "running $(state car1 committed_components)"
 ok "a newer deployment supersedes one still downloading"
+
+# ---- SIGTERM (systemctl stop) mid-download: not a failure, resumed at the next start ---------------
+mkdir -p svc5
+cp svc1/run.sh svc5/
+"$PY" -c 'import os; open("svc5/data.bin","wb").write(os.urandom(3000000))'
+sed 's/"version": "2"/"version": "5"/; s/"script": "sleep 4"/"script": "true"/' svc2/recipe.json >svc5/recipe.json
+"$LEDGE" fleet publish svc5 --fleet "$FLEET" --store "file://$WORK/web" --public-url "$HTTPS" >/dev/null
+"$LEDGE" fleet deploy --fleet "$FLEET" --broker "$BROKER" --group cars svc@5 >/dev/null
+wait_for 30 bash -c "grep '\"state\":\"downloading\"' $WORK/transitions.txt | grep -q '\"svc\":\"5\"'" || fail "svc@5 never started downloading"
+stop_agent car1
+[[ -n $(state car1 pending_id) && $(state car1 committed_components) == svc@4 ]] || fail "after SIGTERM: pending '$(state car1 pending_id)', running $(state car1 committed_components)"
+grep '"svc":"5"' transitions.txt | grep -q '"state":"failed"' && fail "a shutdown was reported as a failure"
+start_agent car1
+wait_for 60 bash -c "grep '\"state\":\"succeeded\"' $WORK/transitions.txt | grep -q '\"svc\":\"5\"'" || fail "svc@5 did not resume"
+ok "SIGTERM mid-download leaves the deployment pending; the next start resumes and commits it"
