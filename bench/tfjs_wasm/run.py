@@ -143,7 +143,9 @@ def main():
         lines += [f"**Under load**: the machine's load average was {load_before[0]:.1f} before and "
                   f"{load_after[0]:.1f} after (other jobs share its {os.cpu_count()} CPUs), so absolute times "
                   "are inflated and noisy; the ratios, taken run by run in the same turns, are the figures to "
-                  "read.", ""]
+                  "read. Even so, load hurts the WASM peer in Node more than ledge (compare its column with the "
+                  "issue's quiet-machine figures), so these ratios flatter ledge; rerun `make bench-tfjs` on a "
+                  "quiet machine for a fair table.", ""]
     lines += ["| model | ledge 1 thread ms | ledge 2 threads ms | TF.js WASM 1 thread ms | ledge 1t / WASM | "
               "ledge 2t / WASM | WASM in the issue ms |",
               "|---|---:|---:|---:|---:|---:|---:|"]
