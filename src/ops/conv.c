@@ -359,13 +359,31 @@ static void im2col_pack(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int
   int64_t in_h = w->in[1], in_w = w->in[2];
   int64_t cols = c->n - j0 < nr ? c->n - j0 : nr;
   int64_t oh0 = j0 / out_w, ow0 = j0 % out_w;
+  /* Row p0 + p is (ch, kh, kw), stepped incrementally (no divisions per
+   * row); the valid output columns of each kw are computed once. */
+  enum { RANGES_MAX = 16 };
+  int64_t range_lo[RANGES_MAX], range_hi[RANGES_MAX];
+  for (int64_t kw = 0; kw < kw_n && kw < RANGES_MAX; kw++)
+    valid_range(out_w, in_w, w->stride[2], kw * w->dilation[2] - w->pad_begin[2], &range_lo[kw],
+                &range_hi[kw]);
+  int64_t ch = p0 / (kh_n * kw_n), kh = p0 % (kh_n * kw_n) / kw_n, kw = p0 % kw_n;
   for (int64_t p = 0; p < kc; p++) {
-    int64_t row = p0 + p, ch = row / (kh_n * kw_n), tap = row % (kh_n * kw_n);
-    int64_t kh = tap / kw_n, kw = tap % kw_n;
+    if (p > 0 && ++kw == kw_n) {
+      kw = 0;
+      if (++kh == kh_n) {
+        kh = 0;
+        ch++;
+      }
+    }
     const float *xc = c->x + ch * in_h * in_w;
     float *dst = panel + p * nr;
     int64_t off_w = kw * w->dilation[2] - w->pad_begin[2], lo, hi;
-    valid_range(out_w, in_w, w->stride[2], off_w, &lo, &hi);
+    if (kw < RANGES_MAX) {
+      lo = range_lo[kw];
+      hi = range_hi[kw];
+    } else {
+      valid_range(out_w, in_w, w->stride[2], off_w, &lo, &hi);
+    }
     int64_t jj = 0, oh = oh0, ow = ow0;
     while (jj < cols) {
       int64_t len = cols - jj < out_w - ow ? cols - jj : out_w - ow;

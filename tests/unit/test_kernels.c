@@ -273,6 +273,8 @@ static void network_conv_cases(lg_isa isa, lg_threadpool *pool) {
       {2, 4, 13, 1, 30, 41, 5, 5, 1, 1, 1, 1, 2, 1, 0, 2, false, {LG_ACT_SWISH, 0, 0}, true},
       {1, 1, 5, 1, 20, 20, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3, true, none},
       {1, 2, 9, 1, 9, 3000, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true, relu},
+      /* im2col with a kernel wider than its table of column ranges (16) */
+      {1, 5, 8, 1, 5, 40, 2, 17, 1, 1, 1, 1, 0, 3, 1, 3, true, relu},
       {1, 16, 16, 1, 35, 35, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, false, relu},
       {1, 16, 16, 1, 10, 130, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true, none, true},
       {1, 20, 16, 1, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true, {LG_ACT_HARD_SWISH, 0, 0}, true},
