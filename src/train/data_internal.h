@@ -67,8 +67,8 @@ char *data_join_path(const char *dir, const char *rel);
 char *data_dirname(const char *path);
 
 /* Sets num_classes from options/labels, checks labels against it, sets
- * default class names (classes.txt or "0".."N-1") where none were given.
- * `where` names each sample for messages (NULL: by index). */
+ * default class names (classes.txt, Fashion-MNIST's, or "0".."N-1") where
+ * the data gave none. */
 ledge_status data_finish_labels(data_source *src, const train_dataset_options *options, char *err,
                                 size_t err_size);
 
