@@ -33,7 +33,7 @@ for i in $(seq 11 $N); do
     kill9_agent car1
     start_agent car1
   fi
-  sleep 0.45
+  sleep 0.25
 done
 while (($(date +%s) - t0 < 30)); do sleep 0.2; done
 [[ $(outbox_rows car1) == $((N - 10)) ]] || fail "car1 outbox holds $(outbox_rows car1) rows, expected $((N - 10))"
