@@ -94,13 +94,20 @@ int cmd_quantize(int argc, char **argv) {
     } else if (cli_option(argc, argv, &i, "--calibration", &v)) {
       calib = v;
     } else if (cli_option(argc, argv, &i, "--samples", &v)) {
-      if (!cli_parse_int("--samples", v, 1, 10000000, &samples))
-        FAIL("--samples: expected a positive count");
+      if (!cli_parse_int("--samples", v, 1, 10000000, &samples)) {
+        rc = 1; /* cli_parse_int said why */
+        goto done;
+      }
     } else if (cli_option(argc, argv, &i, "--report-samples", &v)) {
-      if (!cli_parse_int("--report-samples", v, 1, 100000, &report_samples))
-        FAIL("--report-samples: expected a count");
+      if (!cli_parse_int("--report-samples", v, 1, 100000, &report_samples)) {
+        rc = 1; /* cli_parse_int said why */
+        goto done;
+      }
     } else if (cli_option(argc, argv, &i, "--threads", &v)) {
-      if (!cli_parse_int("--threads", v, 0, 1024, &threads)) FAIL("--threads: expected a count");
+      if (!cli_parse_int("--threads", v, 0, 1024, &threads)) {
+        rc = 1; /* cli_parse_int said why */
+        goto done;
+      }
     } else if (cli_option(argc, argv, &i, "--method", &v)) {
       if (!strcmp(v, "minmax"))
         qo.method = LG_CALIB_MINMAX;

@@ -15,6 +15,7 @@ of stacked samples. Then:
     closely than either matches float;
   - int8 stays close to float (output SQNR >= 20 dB; 8 dB for entropy);
   - written as .ledge instead, it gives the same outputs from a smaller file;
+  - --keep-float leaves the named layers in float; IDX calibration data works;
   - bad arguments fail with one line and no output file.
 """
 import json
@@ -173,10 +174,31 @@ if p.returncode == 0:
         check(np.array_equal(a, b), "ledge output: sample %d equals the QDQ ONNX model's output" % i)
     check(os.path.getsize(ql) < os.path.getsize(model) / 2, "ledge output: int8 weights make the file smaller")
 
+# --keep-float leaves the named layers in float; real data as calibration:
+# Fashion-MNIST's IDX file (Debian's dataset-fashion-mnist), gray 28x28
+# images made 3-channel 32x32.
+idx = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
+qk = os.path.join(WORK, "small_cnn_keep.onnx")
+args = ["quantize", model, "--calibration", idx if os.path.exists(idx) else calib, "--samples", "32",
+        "--keep-float", "conv1", "conv6", "-o", qk, "--json"]
+p = run(args)
+ok = p.returncode == 0 and json.loads(p.stdout)["quantized_layers"] == 3 and json.loads(p.stdout)["float_layers"] == 2
+check(ok, "--keep-float conv1 conv6: 3 layers quantized, 2 kept (calibration: %s)" % args[3])
+if ok:
+    prof = run(["bench", qk, "--runs", "1", "--warmup", "0", "--threads", "1", "--profile", "--json"])
+    nodes = json.loads(prof.stdout)["profile"]["nodes"] if prof.returncode == 0 else []
+    kept = sorted(n["name"] for n in nodes if n.get("op_type") == "Conv")
+    check(kept == ["conv1", "conv6"], "--keep-float: conv1 and conv6 run in float, the rest in int8")
+    x = xs[0]
+    check(sqnr(ort(model, x), ledge_run(qk, x)) >= 20, "--keep-float: output within 20 dB SQNR of float")
+
 bad = os.path.join(WORK, "bad.onnx")
+np.save(os.path.join(WORK, "wrong_shape.npy"), np.zeros((2, 3, 31, 31), np.float32))
 for args, what in [(["--calibration", os.path.join(WORK, "missing.npy")], "missing calibration data"),
                    (["--calibration", calib, "--method", "median"], "unknown method"),
-                   (["--calibration", model], "calibration data that is not data")]:
+                   (["--calibration", model], "calibration data that is not data"),
+                   (["--calibration", os.path.join(WORK, "wrong_shape.npy")], "samples of the wrong shape"),
+                   (["--calibration", calib, "--samples", "0"], "zero samples")]:
     p = run(["quantize", model, "-o", bad] + args, expect_ok=False)
     lines = [l for l in p.stderr.splitlines() if l.strip()]
     check(p.returncode != 0 and len(lines) == 1 and not os.path.exists(bad), "bad input (%s): one line, no output" % what)
