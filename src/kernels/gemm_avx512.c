@@ -50,6 +50,12 @@ T512 void lg_gemm_ukernel_8x32_avx512(int64_t kc, const float *a, int64_t lda, c
   av = _mm512_set1_ps(A);                     \
   c##r##0 = _mm512_fmadd_ps(av, b0, c##r##0); \
   c##r##1 = _mm512_fmadd_ps(av, b1, c##r##1);
+#define HALF(r, A)        \
+  av = _mm512_set1_ps(A); \
+  c##r##0 = _mm512_fmadd_ps(av, b0, c##r##0);
+  /* A tile at most 16 wide (the last panel of N = 196, 784, ...) does half the
+   * multiplies. */
+  bool half = cols <= 16;
   if (lda) {
     /* A read in place, row r at a + r * lda; rows past `rows` repeat the last. */
     const float *a0 = a, *a1 = a + (rows > 1) * lda, *a2 = a + (rows > 2 ? 2 : rows - 1) * lda,
@@ -58,22 +64,39 @@ T512 void lg_gemm_ukernel_8x32_avx512(int64_t kc, const float *a, int64_t lda, c
                 *a5 = a + (rows > 5 ? 5 : rows - 1) * lda,
                 *a6 = a + (rows > 6 ? 6 : rows - 1) * lda,
                 *a7 = a + (rows > 7 ? 7 : rows - 1) * lda;
+    if (half) {
+      for (int64_t p = 0; p < kc; p++) {
+        __m512 b0 = _mm512_load_ps(b);
+        HALF(0, a0[p])
+        HALF(1, a1[p]) HALF(2, a2[p]) HALF(3, a3[p]) HALF(4, a4[p]) HALF(5, a5[p]) HALF(6, a6[p])
+            HALF(7, a7[p]) b += 32;
+      }
+    } else {
+      for (int64_t p = 0; p < kc; p++) {
+        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+        STEP(0, a0[p])
+        STEP(1, a1[p]) STEP(2, a2[p]) STEP(3, a3[p]) STEP(4, a4[p]) STEP(5, a5[p]) STEP(6, a6[p])
+            STEP(7, a7[p]) b += 32;
+      }
+    }
+  } else if (half) {
     for (int64_t p = 0; p < kc; p++) {
-      __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-      STEP(0, a0[p])
-      STEP(1, a1[p])
-      STEP(2, a2[p])
-      STEP(3, a3[p]) STEP(4, a4[p]) STEP(5, a5[p]) STEP(6, a6[p]) STEP(7, a7[p]) b += 32;
+      __m512 b0 = _mm512_load_ps(b);
+      HALF(0, a[0])
+      HALF(1, a[1]) HALF(2, a[2]) HALF(3, a[3]) HALF(4, a[4]) HALF(5, a[5]) HALF(6, a[6])
+          HALF(7, a[7]) a += 8;
+      b += 32;
     }
   } else {
     for (int64_t p = 0; p < kc; p++) {
       __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
       STEP(0, a[0])
-      STEP(1, a[1])
-      STEP(2, a[2]) STEP(3, a[3]) STEP(4, a[4]) STEP(5, a[5]) STEP(6, a[6]) STEP(7, a[7]) a += 8;
+      STEP(1, a[1]) STEP(2, a[2]) STEP(3, a[3]) STEP(4, a[4]) STEP(5, a[5]) STEP(6, a[6])
+          STEP(7, a[7]) a += 8;
       b += 32;
     }
   }
+#undef HALF
 #undef STEP
   __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);
   __mmask16 m1 = cols >= 32 ? 0xFFFF : cols > 16 ? (__mmask16)((1u << (cols - 16)) - 1) : 0;
