@@ -133,8 +133,17 @@ static void publish_outbox(ag_agent *a) {
     for (; i < n; i++) {
       int mid = 0;
       if (!ag_link_publish(a->link, rows[i].topic, rows[i].payload, rows[i].size, rows[i].retain,
-                           &mid))
-        break;
+                           &mid)) {
+        /* A QoS 1 publish is queued even while disconnected, so a refusal is
+         * permanent (e.g. over the broker's packet size): drop that row
+         * rather than block everything behind it. */
+        ag_log(AG_LOG_ERROR, "the broker cannot take a %d-byte message on %s; dropped",
+               rows[i].size, rows[i].topic);
+        ag_outbox_delete(a->outbox, rows[i].seq);
+        ag_outbox_count_dropped(a->outbox, 1);
+        a->published_upto = rows[i].seq;
+        continue;
+      }
       a->inflight_seq[a->n_inflight] = rows[i].seq;
       a->inflight_mid[a->n_inflight] = mid;
       a->n_inflight++;

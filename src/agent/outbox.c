@@ -205,3 +205,10 @@ int64_t ag_outbox_bytes(ag_outbox *box) { return box->bytes; }
 int64_t ag_outbox_dropped(ag_outbox *box) {
   return query_int(box, "SELECT value FROM meta WHERE key='dropped'");
 }
+
+void ag_outbox_count_dropped(ag_outbox *box, int64_t n) {
+  char sql[128];
+  snprintf(sql, sizeof sql, "UPDATE meta SET value = value + %lld WHERE key='dropped'",
+           (long long)n);
+  exec(box, sql, NULL);
+}

@@ -35,6 +35,7 @@ bool ag_outbox_delete(ag_outbox *box, int64_t seq);
 int64_t ag_outbox_count(ag_outbox *box);
 int64_t ag_outbox_bytes(ag_outbox *box);
 int64_t ag_outbox_dropped(ag_outbox *box); /* since the outbox was created */
+void ag_outbox_count_dropped(ag_outbox *box, int64_t n);
 /* A new unique message id for this device (persistent counter). */
 int64_t ag_outbox_next_id(ag_outbox *box);
 
