@@ -250,12 +250,16 @@ ledge_status vision_sample(vision_model *m, const media_image *frame, vision_win
   const int W = frame->width, H = frame->height, ow = m->width, oh = m->height, oc = m->channels;
   float *f = m->input_dtype == LEDGE_FLOAT32 ? ledge_tensor_data(m->input) : NULL;
   int32_t *q = m->input_dtype == LEDGE_INT32 ? ledge_tensor_data(m->input) : NULL;
+  /* vision_window_map with the rotation's sine and cosine taken once */
+  const float cs = win.angle != 0 ? cosf(win.angle) : 1, sn = win.angle != 0 ? sinf(win.angle) : 0;
+  const float cx = win.x0 + win.w / 2, cy = win.y0 + win.h / 2, su = win.w / ow, sv = win.h / oh;
   for (int i = 0; i < oh; i++) {
+    const float dy = (i + 0.5f) * sv - win.h / 2;
     for (int j = 0; j < ow; j++) {
       int jj = flip ? ow - 1 - j : j;
-      float fx, fy;
-      vision_window_map(win, ow, oh, jj + 0.5f, i + 0.5f, &fx, &fy);
-      fx -= 0.5f, fy -= 0.5f; /* pixel centers */
+      const float dx = (jj + 0.5f) * su - win.w / 2;
+      float fx = cx + cs * dx - sn * dy - 0.5f,
+            fy = cy + sn * dx + cs * dy - 0.5f; /* pixel centers */
       float rgb[3] = {0, 0, 0};
       if (fy >= -0.5f && fy <= H - 0.5f && fx >= -0.5f && fx <= W - 0.5f) {
         int y0 = (int)floorf(fy);
