@@ -37,6 +37,13 @@ void cli_json_string(FILE *f, const char *s);
 /* Formats dims as 1x3x224x224. */
 const char *cli_dims(const ledge_tensor_info *info, char *buf, size_t size);
 
+/* Runs both models on the same deterministic inputs: the largest output
+ * error relative to the output's scale, the output SQNR in dB, and whether
+ * the first output's arg-max agrees. 0, or 1 after printing the error. */
+int cli_compare_models(ledge_model *a, ledge_model *b, double *rel, double *sqnr, int *top1_same);
+/* Median latency of each model over `runs` interleaved runs. */
+int cli_compare_latency(ledge_model *a, ledge_model *b, int threads, int runs, double *ms_a, double *ms_b);
+
 int cmd_info(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
@@ -52,5 +59,6 @@ int cmd_detect(int argc, char **argv);
 int cmd_interpret(int argc, char **argv);
 int cmd_pipeline(int argc, char **argv);
 int cmd_fleet(int argc, char **argv);
+int cmd_prune(int argc, char **argv);
 
 #endif
