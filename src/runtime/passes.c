@@ -14,14 +14,17 @@ lg_status lg_pass_check_order(lg_graph *g) {
     for (int k = 0; k < n->n_in; k++) {
       int v = n->in[k];
       if (v >= 0 && g->values[v].producer >= i)
-        return lg_error(LEDGE_ERR_FORMAT, "node '%s' reads '%s' before it is computed (cycle or bad order)",
-                        n->name, g->values[v].name);
+        return lg_error(LEDGE_ERR_FORMAT,
+                        "node '%s' reads '%s' before it is computed (cycle or bad order)", n->name,
+                        g->values[v].name);
     }
   }
   return LEDGE_OK;
 }
 
-static bool is_op(const lg_node *n, const char *type) { return !n->dead && !strcmp(n->op_type, type) && !*n->domain; }
+static bool is_op(const lg_node *n, const char *type) {
+  return !n->dead && !strcmp(n->op_type, type) && !*n->domain;
+}
 
 static bool is_const_f32(const lg_graph *g, int v, int64_t count) {
   if (v < 0) return false;
@@ -67,7 +70,9 @@ lg_status lg_pass_fold_batchnorm(lg_graph *g) {
     int x = bn->in[0];
     if (x < 0 || g->values[x].producer < 0) continue;
     lg_node *conv = &g->nodes[g->values[x].producer];
-    if (!is_op(conv, "Conv") || conv->n_out != 1 || g->values[x].is_output || lg_graph_use_count(g, x) != 1) continue;
+    if (!is_op(conv, "Conv") || conv->n_out != 1 || g->values[x].is_output ||
+        lg_graph_use_count(g, x) != 1)
+      continue;
     if (!is_const_f32(g, conv->in[1], -1) || g->values[conv->in[1]].t.rank < 3) continue;
     int64_t cout = g->values[conv->in[1]].t.dims[0];
     bool has_bias = conv->n_in > 2 && conv->in[2] >= 0;
@@ -82,7 +87,8 @@ lg_status lg_pass_fold_batchnorm(lg_graph *g) {
     lg_tensor bias_like = {0};
     lg_tensor_set_shape(&bias_like, 1, bias_shape);
     int b_new = w_new >= 0 ? add_const_like(g, "", &bias_like) : -1;
-    if (w_new < 0 || b_new < 0) return lg_error(LEDGE_ERR_NO_MEMORY, "out of memory folding BatchNormalization");
+    if (w_new < 0 || b_new < 0)
+      return lg_error(LEDGE_ERR_NO_MEMORY, "out of memory folding BatchNormalization");
     bn = &g->nodes[bi]; /* nodes did not move, but keep the pattern obvious */
     conv = &g->nodes[g->values[x].producer];
     const lg_tensor *w = &g->values[conv->in[1]].t;
@@ -93,7 +99,8 @@ lg_status lg_pass_fold_batchnorm(lg_graph *g) {
     int64_t per_out = lg_tensor_count(w) / (cout ? cout : 1);
     for (int64_t o = 0; o < cout; o++) {
       float s = gamma[o] / sqrtf(var[o] + eps);
-      for (int64_t j = 0; j < per_out; j++) wn[o * per_out + j] = ((const float *)w->data)[o * per_out + j] * s;
+      for (int64_t j = 0; j < per_out; j++)
+        wn[o * per_out + j] = ((const float *)w->data)[o * per_out + j] * s;
       bnew[o] = ((bias ? bias[o] : 0.0f) - mean[o]) * s + beta[o];
     }
     if (conv->n_in < 3) {
@@ -119,10 +126,14 @@ static bool activation_of(const lg_graph *g, const lg_node *n, lg_act *act) {
   if (n->dead || *n->domain || n->n_in < 1 || n->n_out != 1) return false;
   memset(act, 0, sizeof *act);
   const char *t = n->op_type;
-  if (!strcmp(t, "Relu")) act->kind = LG_ACT_RELU;
-  else if (!strcmp(t, "Sigmoid")) act->kind = LG_ACT_SIGMOID;
-  else if (!strcmp(t, "Tanh")) act->kind = LG_ACT_TANH;
-  else if (!strcmp(t, "HardSwish")) act->kind = LG_ACT_HARD_SWISH;
+  if (!strcmp(t, "Relu"))
+    act->kind = LG_ACT_RELU;
+  else if (!strcmp(t, "Sigmoid"))
+    act->kind = LG_ACT_SIGMOID;
+  else if (!strcmp(t, "Tanh"))
+    act->kind = LG_ACT_TANH;
+  else if (!strcmp(t, "HardSwish"))
+    act->kind = LG_ACT_HARD_SWISH;
   else if (!strcmp(t, "LeakyRelu")) {
     act->kind = LG_ACT_LEAKY_RELU;
     act->alpha = lg_attr_float(n, "alpha", 0.01f);
@@ -143,8 +154,10 @@ static bool activation_of(const lg_graph *g, const lg_node *n, lg_act *act) {
         if (v < 0) continue;
         if (!is_const_f32(g, v, 1)) return false;
         float x = *(const float *)g->values[v].t.data;
-        if (k == 1) act->alpha = x;
-        else act->beta = x;
+        if (k == 1)
+          act->alpha = x;
+        else
+          act->beta = x;
       }
     }
   } else {
@@ -168,10 +181,12 @@ lg_status lg_pass_fuse_activations(lg_graph *g) {
     lg_node *p = &g->nodes[g->values[x].producer];
     if (p->dead || p->act.kind != LG_ACT_NONE || p->n_out != 1 || *p->domain) continue;
     bool fusable = false;
-    for (size_t k = 0; k < sizeof producers / sizeof producers[0]; k++) fusable |= !strcmp(p->op_type, producers[k]);
+    for (size_t k = 0; k < sizeof producers / sizeof producers[0]; k++)
+      fusable |= !strcmp(p->op_type, producers[k]);
     if (!fusable) continue;
     int y = a->out[0];
-    if (y < 0 || !lg_shape_equal(g->values[x].t.rank, g->values[x].t.dims, g->values[y].t.rank, g->values[y].t.dims))
+    if (y < 0 || !lg_shape_equal(g->values[x].t.rank, g->values[x].t.dims, g->values[y].t.rank,
+                                 g->values[y].t.dims))
       continue;
     p->act = act;
     p->out[0] = y;
@@ -181,9 +196,10 @@ lg_status lg_pass_fuse_activations(lg_graph *g) {
   return LEDGE_OK;
 }
 
-/* Mul(x, Sigmoid(x)) is SiLU (Swish): when x comes from a producer that
- * can apply an activation and is used by just those two nodes, the producer
- * applies Swish and both nodes go. EfficientNet is made of these. */
+/* Mul(x, Sigmoid(x)) is SiLU (Swish), Mul(x, HardSigmoid(x; 1/6, 0.5)) is
+ * HardSwish: when x comes from a producer that can apply an activation and
+ * is used by just those two nodes, the producer applies it and both nodes
+ * go. EfficientNet and MobileNetV3 are made of these. */
 lg_status lg_pass_fuse_swish(lg_graph *g) {
   static const char *const producers[] = {"Conv", "ConvTranspose", "Gemm", "MatMul", "Add"};
   for (int mi = 0; mi < g->n_nodes; mi++) {
@@ -193,17 +209,25 @@ lg_status lg_pass_fuse_swish(lg_graph *g) {
       int x = mul->in[side], sv = mul->in[1 - side];
       if (x < 0 || sv < 0 || g->values[sv].producer < 0 || g->values[x].producer < 0) continue;
       lg_node *sig = &g->nodes[g->values[sv].producer];
-      if (!is_op(sig, "Sigmoid") || sig->n_in < 1 || sig->in[0] != x) continue;
+      /* HardSigmoid(x; 1/6, 0.5) times x is HardSwish: how exporters write
+       * MobileNetV3's activation for opsets before 14. */
+      bool hard = is_op(sig, "HardSigmoid") &&
+                  fabsf(lg_attr_float(sig, "alpha", 0.2f) - 1.0f / 6.0f) < 1e-6f &&
+                  lg_attr_float(sig, "beta", 0.5f) == 0.5f;
+      if ((!is_op(sig, "Sigmoid") && !hard) || sig->n_in < 1 || sig->in[0] != x) continue;
       lg_node *p = &g->nodes[g->values[x].producer];
       bool fusable = false;
-      for (size_t k = 0; k < sizeof producers / sizeof producers[0]; k++) fusable |= is_op(p, producers[k]);
+      for (size_t k = 0; k < sizeof producers / sizeof producers[0]; k++)
+        fusable |= is_op(p, producers[k]);
       int y = mul->out[0];
-      if (!fusable || p->act.kind != LG_ACT_NONE || p->n_out != 1 || g->values[x].t.dtype != LEDGE_FLOAT32 ||
-          g->values[x].is_output || g->values[sv].is_output || lg_graph_use_count(g, x) != 2 ||
+      if (!fusable || p->act.kind != LG_ACT_NONE || p->n_out != 1 ||
+          g->values[x].t.dtype != LEDGE_FLOAT32 || g->values[x].is_output ||
+          g->values[sv].is_output || lg_graph_use_count(g, x) != 2 ||
           lg_graph_use_count(g, sv) != 1 ||
-          !lg_shape_equal(g->values[x].t.rank, g->values[x].t.dims, g->values[y].t.rank, g->values[y].t.dims))
+          !lg_shape_equal(g->values[x].t.rank, g->values[x].t.dims, g->values[y].t.rank,
+                          g->values[y].t.dims))
         continue;
-      p->act.kind = LG_ACT_SWISH;
+      p->act.kind = hard ? LG_ACT_HARD_SWISH : LG_ACT_SWISH;
       p->out[0] = y;
       g->values[y].producer = g->values[x].producer;
       sig->dead = true;
@@ -221,14 +245,17 @@ lg_status lg_pass_fuse_swish(lg_graph *g) {
 lg_status lg_pass_fuse_residual(lg_graph *g) {
   for (int ai = 0; ai < g->n_nodes; ai++) {
     lg_node *add = &g->nodes[ai];
-    if (!is_op(add, "Add") || add->n_in != 2 || add->n_out != 1 || add->out[0] < 0 || add->act.kind != LG_ACT_NONE)
+    if (!is_op(add, "Add") || add->n_in != 2 || add->n_out != 1 || add->out[0] < 0 ||
+        add->act.kind != LG_ACT_NONE)
       continue;
     for (int side = 0; side < 2; side++) {
       int x = add->in[side], r = add->in[1 - side], y = add->out[0];
       if (x < 0 || r < 0 || x == r || g->values[x].producer < 0) continue;
       int ci = g->values[x].producer;
       lg_node *conv = &g->nodes[ci];
-      if (!is_op(conv, "Conv") || conv->fused_add || conv->act.kind != LG_ACT_NONE || conv->n_out != 1) continue;
+      if (!is_op(conv, "Conv") || conv->fused_add || conv->act.kind != LG_ACT_NONE ||
+          conv->n_out != 1)
+        continue;
       const lg_value *xv = &g->values[x], *rv = &g->values[r];
       if (xv->t.dtype != LEDGE_FLOAT32 || rv->t.dtype != LEDGE_FLOAT32 || xv->is_output ||
           lg_graph_use_count(g, x) != 1 ||
