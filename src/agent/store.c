@@ -295,6 +295,9 @@ bool ag_store_put_meta(const ag_s3 *s3, const char *store_url, const char *key, 
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 20L);
+  /* A stalled store fails the attempt (it is retried) instead of holding the caller. */
+  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 100L);
+  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 20L);
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
   if (s3->ca_file[0]) curl_easy_setopt(curl, CURLOPT_CAINFO, s3->ca_file);
   s3_sign(curl, s3, sigv4, sizeof sigv4, userpwd, sizeof userpwd);
