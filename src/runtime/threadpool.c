@@ -35,7 +35,7 @@
 #define NCH_SHIFT NEXT_BITS
 #define GEN_SHIFT (2 * NEXT_BITS)
 #define FIELD_MASK ((1u << NEXT_BITS) - 1)
-#define STATE_NEXT(s) ((uint32_t)((s) & FIELD_MASK))
+#define STATE_NEXT(s) ((uint32_t)((s)&FIELD_MASK))
 #define STATE_NCH(s) ((uint32_t)(((s) >> NCH_SHIFT) & FIELD_MASK))
 #define STATE_GEN(s) ((s) >> GEN_SHIFT)
 
@@ -239,14 +239,25 @@ lg_status lg_threadpool_create(int n_threads, lg_threadpool **out) {
       lg_threadpool_destroy(p);
       return lg_error(LEDGE_ERR_NO_MEMORY, "out of memory");
     }
+    /* The window kernels keep up to 48 KB of scratch on the stack (in L1):
+     * ask for at least 1 MB where the C library's default is smaller (musl:
+     * 128 KB). */
+    pthread_attr_t attr;
+    bool have_attr = pthread_attr_init(&attr) == 0;
+    size_t stack = 0;
+    if (have_attr && pthread_attr_getstacksize(&attr, &stack) == 0 && stack < ((size_t)1 << 20))
+      pthread_attr_setstacksize(&attr, (size_t)1 << 20);
     for (int i = 1; i < n_threads; i++) {
       p->args[i - 1] = (worker_arg){p, i};
-      if (pthread_create(&p->workers[i - 1], NULL, worker_main, &p->args[i - 1])) {
+      if (pthread_create(&p->workers[i - 1], have_attr ? &attr : NULL, worker_main,
+                         &p->args[i - 1])) {
+        if (have_attr) pthread_attr_destroy(&attr);
         lg_threadpool_destroy(p);
         return lg_error(LEDGE_ERR_NO_MEMORY, "cannot start worker thread %d of %d", i, n_threads);
       }
       p->n_threads = i + 1;
     }
+    if (have_attr) pthread_attr_destroy(&attr);
     pin_workers(p);
   }
   *out = p;
