@@ -217,6 +217,11 @@ enum {
 
 typedef struct conv_fast {
   int algo;
+  /* im2col: unfold the whole input into the workspace once, then a dense
+   * GEMM. For strided 1x1 convolutions (ResNet's downsampling): unfolding
+   * is then just subsampling, and doing it once beats gathering each panel
+   * again for every block of output channels. */
+  bool full_im2col;
   const lg_gemm_kernel *kern;
   lg_dw_fn dw;
   size_t group_stride; /* floats between the packed weights of two groups */
@@ -319,6 +324,7 @@ static lg_status conv_plan_fast(lg_node *node, lg_tensor *const *in, const conv_
     return lg_error(LEDGE_ERR_NO_MEMORY, "%s node '%s': out of memory for packed weights",
                     node->op_type, node->name);
   f->algo = algo;
+  f->full_im2col = false;
   f->kern = kern;
   f->dw = dw;
   f->group_stride = group_floats;
@@ -338,11 +344,24 @@ static lg_status conv_plan_fast(lg_node *node, lg_tensor *const *in, const conv_
        g < s->group && group_floats && algo != CONV_WINOGRAD && algo != CONV_DEPTHWISE; g++)
     lg_gemm_pack_a(kern, out_per_group, rows, wt + g * out_per_group * rows, rows, 1,
                    f->packed + g * group_floats);
+  if (algo == CONV_GEMM_IM2COL && w->kernel[1] == 1 && w->kernel[2] == 1) {
+    f->full_im2col = true;
+    node->workspace = (size_t)(rows * window_out_count(w)) * sizeof(float);
+  }
   node->state = f;
   node->kernel = conv_kernel_names[algo][kern->isa == LG_ISA_GENERIC ? LG_ISA_GENERIC : isa];
   if (algo == CONV_DEPTHWISE) node->kernel = conv_kernel_names[algo][isa];
   return LEDGE_OK;
 }
+
+/* Unfolds one group of one image into columns (also the reference path's
+ * im2col, defined with it below). */
+typedef struct im2col_ctx {
+  const lg_window *w;
+  const float *x; /* the group's first input channel */
+  float *cols;
+} im2col_ctx;
+static void im2col_rows(void *ctx, int64_t begin, int64_t end);
 
 /* Fills a KC x NR panel of the unfolded input (rows (c, kh, kw), columns
  * output pixels) for the packed GEMM, straight from the input. */
@@ -505,6 +524,12 @@ static void conv_run_fast(const lg_node *node, const conv_fast *f, const conv_sh
       if (f->algo == CONV_GEMM_1X1) {
         d.b = xg;
         d.ldb = in_count;
+      } else if (f->full_im2col) {
+        im2col_ctx c = {w, xg, exec->workspace};
+        lg_threadpool *pool = rows * out_count < 16384 ? NULL : exec->pool;
+        lg_parallel_for(pool, rows, im2col_rows, &c);
+        d.b = exec->workspace;
+        d.ldb = out_count;
       } else {
         d.pack_b = im2col_pack;
         d.pack_ctx = &pc;
@@ -556,11 +581,6 @@ static lg_status conv_infer(lg_node *node, lg_tensor *const *in, lg_tensor *cons
 
 /* Unfolds one group of one image into columns: row (c, kd, kh, kw), column
  * (od, oh, ow) holds the input under that kernel tap, or 0 in the padding. */
-typedef struct im2col_ctx {
-  const lg_window *w;
-  const float *x; /* the group's first input channel */
-  float *cols;
-} im2col_ctx;
 
 static void im2col_rows(void *ctx, int64_t begin, int64_t end) {
   const im2col_ctx *c = ctx;
