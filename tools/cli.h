@@ -60,5 +60,6 @@ int cmd_interpret(int argc, char **argv);
 int cmd_pipeline(int argc, char **argv);
 int cmd_fleet(int argc, char **argv);
 int cmd_prune(int argc, char **argv);
+int cmd_optimize(int argc, char **argv);
 
 #endif

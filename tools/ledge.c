@@ -25,6 +25,7 @@ static const command commands[] = {
     {"detect", cmd_detect, "run a vision task (face, face-mesh, iris, hands, pose, objects, classify) on images"},
     {"interpret", cmd_interpret, "turn per-frame state probabilities (JSON Lines) into alerts over time"},
     {"pipeline", cmd_pipeline, "run a pipeline: camera/video -> perception -> interpretation -> events, alerts, status page"},
+    {"optimize", cmd_optimize, "make int8/pruned/compressed variants of a model and report the trade-offs"},
     {"prune", cmd_prune, "prune a model: magnitude (unstructured) or whole channels (smaller and faster)"},
     {"fleet", cmd_fleet, "operate a fleet: keygen, provision, publish, deploy, status, rollback"},
 };
