@@ -55,8 +55,8 @@ static void help(FILE *f) {
       "  --max N         most results per frame (classify: top N)\n"
       "  --every N       process every Nth frame only (all are decoded)\n"
       "  --max-frames N  stop after N frames\n"
-      "  --track         face-mesh, iris: follow faces from frame to frame (each face's next crop\n"
-      "                  from its last mesh; the face detector runs every 10th frame)\n"
+      "  --track         face-mesh, iris, hands: follow faces and hands from frame to frame (the\n"
+      "                  next crop from the last landmarks; the detector runs every 10th frame)\n"
       "  --verbose       a line per frame for videos (default: a summary per second)\n"
       "  --kind K        force the source kind instead of guessing it from INPUT\n");
 }

@@ -77,9 +77,10 @@ typedef struct vision_options {
   float min_score;     /* results below are dropped; 0: the task's default */
   float iou_threshold; /* non-maximum suppression; 0: the task's default */
   int max_results;     /* 0: the task's default (faces 4, hands 2, objects 20, classify top 5) */
-  /* face-mesh, iris: frames are a video: each face's next crop comes from
-   * its last mesh (as MediaPipe tracks), and the face detector runs only
-   * when no face is followed or every 10th frame to find new ones. */
+  /* face-mesh, iris, hands: frames are a video: each face's or hand's next
+   * crop comes from its last landmarks (as MediaPipe tracks), and the
+   * detector runs only when nothing is followed or every 10th frame to find
+   * new ones. */
   int track;
 } vision_options;
 

@@ -207,6 +207,17 @@ elif case == "hands-messi":
         check(near(centers[1], (362, 166), 12), f"hand {centers[1]} near 362,166")
     check(all(len(i["points"]) == 21 for i in items), "21 landmarks per hand")
 
+elif case == "hands-megamind":
+    # the woman's hand holding her glass, frames 5..40 (hand-checked on drawn
+    # frames: around x 120..210, y 390..460), per frame and with --track
+    for mode in ([], ["--track"]):
+        fr = detect("hands", f"{CV}/Megamind.avi", "--max-frames", "41", *mode)
+        seen = 0
+        for f in fr[5:]:
+            centers = [((i["box"][0] + i["box"][2]) / 2, (i["box"][1] + i["box"][3]) / 2) for i in f["items"]]
+            seen += any(abs(cx - 165) < 45 and abs(cy - 420) < 40 for cx, cy in centers)
+        check(seen >= 28, f"{' '.join(mode) or 'per frame'}: the hand on the glass in {seen} of 36 frames (>= 28)")
+
 elif case == "objects-messi":
     fr = detect("objects", f"{CV}/messi5.jpg")
     items = fr[0]["items"]
