@@ -40,7 +40,7 @@ key=cars/car2/$day/ev2.jpg
 get() { curl -sf --aws-sigv4 "aws:amz:us-east-1:s3" --user S3RVER:S3RVER -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$@"; }
 wait_for 60 "$PY" -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$S3_PORT" ||
   fail "s3rver did not start"
-wait_for 60 get -o got.jpg "http://127.0.0.1:$S3_PORT/frames/$key" || fail "ev2 never reached the store"
+wait_for 120 get -o got.jpg "http://127.0.0.1:$S3_PORT/frames/$key" || fail "ev2 never reached the store"
 cmp got.jpg "$JPG" || fail "stored image differs"
 get -I "http://127.0.0.1:$S3_PORT/frames/$key" | tr -d '\r' >head.txt
 grep -qi "^x-amz-meta-event-id: ev2" head.txt && grep -qi "^x-amz-meta-model-version: clf@2.0" head.txt &&
