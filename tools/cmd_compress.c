@@ -33,53 +33,6 @@ static long long file_size(const char *path) {
   return stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
 }
 
-/* Runs both models on the same inputs; fills the largest output error
- * relative to the output's scale, the output SQNR in dB and whether the
- * first output's arg-max agrees. */
-static int compare_models(ledge_model *a, ledge_model *b, double *rel, double *sqnr,
-                          int *top1_same) {
-  ledge_session *sa = NULL, *sb = NULL;
-  if (cli_create_session(a, 0, false, &sa) || cli_create_session(b, 0, false, &sb)) {
-    ledge_session_destroy(sa);
-    return 1;
-  }
-  int n_in = ledge_session_input_count(sa), rc = 0;
-  ledge_tensor **inputs = calloc((size_t)n_in + 1, sizeof *inputs);
-  for (int i = 0; i < n_in && !rc; i++) rc = cli_random_input(sa, i, 0, &inputs[i]);
-  if (!rc && (ledge_session_run(sa, inputs, n_in, NULL, 0) ||
-              ledge_session_run(sb, inputs, n_in, NULL, 0)))
-    rc = cli_fail_status("compress: running the models");
-  *rel = 0;
-  *top1_same = 1;
-  double signal = 0, noise = 0;
-  for (int o = 0; !rc && o < ledge_session_output_count(sa); o++) {
-    const ledge_tensor *x, *y;
-    ledge_session_output(sa, o, &x);
-    ledge_session_output(sb, o, &y);
-    if (ledge_tensor_dtype(x) != LEDGE_FLOAT32 || ledge_tensor_count(x) != ledge_tensor_count(y))
-      continue;
-    const float *p = ledge_tensor_data(x), *q = ledge_tensor_data(y);
-    int64_t n = ledge_tensor_count(x), am = 0, bm = 0;
-    double scale = 0, err = 0;
-    for (int64_t i = 0; i < n; i++) {
-      scale = fmax(scale, fabs(p[i]));
-      err = fmax(err, fabs((double)p[i] - q[i]));
-      signal += (double)p[i] * p[i];
-      noise += ((double)p[i] - q[i]) * ((double)p[i] - q[i]);
-      if (p[i] > p[am]) am = i;
-      if (q[i] > q[bm]) bm = i;
-    }
-    *rel = fmax(*rel, scale > 0 ? err / scale : err);
-    if (o == 0) *top1_same = am == bm;
-  }
-  *sqnr = noise > 0 ? 10 * log10(signal / noise) : INFINITY;
-  for (int i = 0; i < n_in; i++) ledge_tensor_destroy(inputs[i]);
-  free(inputs);
-  ledge_session_destroy(sa);
-  ledge_session_destroy(sb);
-  return rc;
-}
-
 int cmd_compress(int argc, char **argv) {
   const char *in = NULL, *out = NULL, *value;
   long bits = 0, min_elements = 1024, iterations = 30;
@@ -165,7 +118,7 @@ int cmd_compress(int argc, char **argv) {
   }
   double rel = 0, sqnr = 0;
   int top1 = 0;
-  int rc = compare_models(model, compressed, &rel, &sqnr, &top1);
+  int rc = cli_compare_models(model, compressed, &rel, &sqnr, &top1);
   ledge_model_stats stats;
   ledge_model_stats_get(model, &stats);
   long long in_bytes = file_size(in), out_bytes = file_size(out);

@@ -21,8 +21,17 @@
 typedef enum { CELL_RNN, CELL_GRU, CELL_LSTM } cell_kind;
 
 typedef enum {
-  F_RELU, F_TANH, F_SIGMOID, F_AFFINE, F_LEAKY, F_THRESHOLDED, F_SCALED_TANH, F_HARD_SIGMOID,
-  F_ELU, F_SOFTSIGN, F_SOFTPLUS
+  F_RELU,
+  F_TANH,
+  F_SIGMOID,
+  F_AFFINE,
+  F_LEAKY,
+  F_THRESHOLDED,
+  F_SCALED_TANH,
+  F_HARD_SIGMOID,
+  F_ELU,
+  F_SOFTSIGN,
+  F_SOFTPLUS
 } act_kind;
 
 typedef struct {
@@ -68,11 +77,16 @@ static lg_status parse_act(const lg_node *node, const char *name, int *ai, int *
     int n_alpha, n_beta;
     float alpha, beta;
   } table[] = {
-      {"Relu", F_RELU, 0, 0, 0, 0},           {"Tanh", F_TANH, 0, 0, 0, 0},
-      {"Sigmoid", F_SIGMOID, 0, 0, 0, 0},     {"Affine", F_AFFINE, 1, 1, 1, 0},
-      {"LeakyRelu", F_LEAKY, 1, 0, 0.01f, 0}, {"ThresholdedRelu", F_THRESHOLDED, 1, 0, 1, 0},
-      {"ScaledTanh", F_SCALED_TANH, 1, 1, 1, 1}, {"HardSigmoid", F_HARD_SIGMOID, 1, 1, 0.2f, 0.5f},
-      {"Elu", F_ELU, 1, 0, 1, 0},             {"Softsign", F_SOFTSIGN, 0, 0, 0, 0},
+      {"Relu", F_RELU, 0, 0, 0, 0},
+      {"Tanh", F_TANH, 0, 0, 0, 0},
+      {"Sigmoid", F_SIGMOID, 0, 0, 0, 0},
+      {"Affine", F_AFFINE, 1, 1, 1, 0},
+      {"LeakyRelu", F_LEAKY, 1, 0, 0.01f, 0},
+      {"ThresholdedRelu", F_THRESHOLDED, 1, 0, 1, 0},
+      {"ScaledTanh", F_SCALED_TANH, 1, 1, 1, 1},
+      {"HardSigmoid", F_HARD_SIGMOID, 1, 1, 0.2f, 0.5f},
+      {"Elu", F_ELU, 1, 0, 1, 0},
+      {"Softsign", F_SOFTSIGN, 0, 0, 0, 0},
       {"Softplus", F_SOFTPLUS, 0, 0, 0, 0},
   };
   const float *alphas = NULL, *betas = NULL;
@@ -87,16 +101,19 @@ static lg_status parse_act(const lg_node *node, const char *name, int *ai, int *
     if (table[k].n_beta && *bi < n_betas) out->beta = betas[(*bi)++];
     return LEDGE_OK;
   }
-  return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': activation '%s' is not supported", node->op_type,
-                  node->name, name);
+  return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': activation '%s' is not supported",
+                  node->op_type, node->name, name);
 }
 
-static lg_status rnn_infer_common(lg_node *node, lg_tensor *const *in, lg_tensor *const *out, cell_kind cell) {
-  static const int gates_of[] = {1, 3, 4}, funcs_of[] = {1, 2, 3}, max_in_of[] = {6, 6, 8}, max_out_of[] = {2, 2, 3};
+static lg_status rnn_infer_common(lg_node *node, lg_tensor *const *in, lg_tensor *const *out,
+                                  cell_kind cell) {
+  static const int gates_of[] = {1, 3, 4}, funcs_of[] = {1, 2, 3}, max_in_of[] = {6, 6, 8},
+                   max_out_of[] = {2, 2, 3};
   /* Every output is optional here (Y_h alone is common), so no lg_check_io. */
-  if (node->n_in < 3 || node->n_in > max_in_of[cell] || node->n_out < 1 || node->n_out > max_out_of[cell])
-    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': has %d inputs and %d outputs", node->op_type,
-                    node->name, node->n_in, node->n_out);
+  if (node->n_in < 3 || node->n_in > max_in_of[cell] || node->n_out < 1 ||
+      node->n_out > max_out_of[cell])
+    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': has %d inputs and %d outputs",
+                    node->op_type, node->name, node->n_in, node->n_out);
   for (int i = 0; i < 3; i++) LG_TRY(lg_check_float(node, in[i], i));
   rnn_state st = {0};
   st.cell = cell;
@@ -105,48 +122,66 @@ static lg_status rnn_infer_common(lg_node *node, lg_tensor *const *in, lg_tensor
   const char *direction = lg_attr_string(node, "direction", "forward");
   st.dirs = !strcmp(direction, "bidirectional") ? 2 : 1;
   if (strcmp(direction, "forward") && strcmp(direction, "reverse") && st.dirs == 1)
-    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': unknown direction '%s'", node->op_type, node->name, direction);
+    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': unknown direction '%s'",
+                    node->op_type, node->name, direction);
   if (lg_attr_int(node, "input_forget", 0))
-    return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': input_forget is not supported", node->op_type, node->name);
+    return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': input_forget is not supported",
+                    node->op_type, node->name);
   st.clip = lg_attr_float(node, "clip", 0);
   st.linear_before_reset = lg_attr_int(node, "linear_before_reset", 0) != 0;
   const lg_tensor *x = in[0], *w = in[1], *r = in[2];
   if (x->rank != 3 || w->rank != 3 || r->rank != 3 || (st.layout != 0 && st.layout != 1))
-    return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': X, W and R must be 3-D (layout 0 or 1)", node->op_type, node->name);
+    return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': X, W and R must be 3-D (layout 0 or 1)",
+                    node->op_type, node->name);
   st.seq = x->dims[st.layout ? 1 : 0];
   st.batch = x->dims[st.layout ? 0 : 1];
   st.input = x->dims[2];
   st.hidden = lg_attr_int(node, "hidden_size", w->dims[1] / st.gates);
+  /* Bounded before any product: a hostile hidden_size must not overflow. */
+  if (st.hidden < 1 || st.hidden > (INT64_C(1) << 31))
+    return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': hidden_size %lld is out of range",
+                    node->op_type, node->name, (long long)st.hidden);
   int64_t gh = st.gates * st.hidden;
-  if (st.hidden < 1 || w->dims[0] != st.dirs || w->dims[1] != gh || w->dims[2] != st.input || r->dims[0] != st.dirs ||
-      r->dims[1] != gh || r->dims[2] != st.hidden)
-    return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': W or R does not match hidden_size %lld and %d direction(s)",
+  if (st.hidden < 1 || w->dims[0] != st.dirs || w->dims[1] != gh || w->dims[2] != st.input ||
+      r->dims[0] != st.dirs || r->dims[1] != gh || r->dims[2] != st.hidden)
+    return lg_error(LEDGE_ERR_SHAPE,
+                    "%s node '%s': W or R does not match hidden_size %lld and %d direction(s)",
                     node->op_type, node->name, (long long)st.hidden, st.dirs);
   const lg_tensor *b = node->n_in > 3 ? in[3] : NULL, *lens = node->n_in > 4 ? in[4] : NULL;
   const lg_tensor *h0 = node->n_in > 5 ? in[5] : NULL, *c0 = node->n_in > 6 ? in[6] : NULL;
   const lg_tensor *p = node->n_in > 7 ? in[7] : NULL;
   if (b && (b->dtype != LEDGE_FLOAT32 || lg_tensor_count(b) != st.dirs * 2 * gh))
-    return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': B must hold %lld floats", node->op_type, node->name, (long long)(st.dirs * 2 * gh));
-  if (lens && ((lens->dtype != LEDGE_INT32 && lens->dtype != LEDGE_INT64) || lg_tensor_count(lens) != st.batch))
-    return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': sequence_lens must hold one int per batch entry", node->op_type, node->name);
+    return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': B must hold %lld floats", node->op_type,
+                    node->name, (long long)(st.dirs * 2 * gh));
+  if (lens && ((lens->dtype != LEDGE_INT32 && lens->dtype != LEDGE_INT64) ||
+               lg_tensor_count(lens) != st.batch))
+    return lg_error(LEDGE_ERR_SHAPE,
+                    "%s node '%s': sequence_lens must hold one int per batch entry", node->op_type,
+                    node->name);
   for (int k = 0; k < 2; k++) {
     const lg_tensor *s0 = k ? c0 : h0;
     if (s0 && (s0->dtype != LEDGE_FLOAT32 || lg_tensor_count(s0) != st.dirs * st.batch * st.hidden))
-      return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': initial state must be [%d, %lld, %lld]", node->op_type, node->name,
-                      st.dirs, (long long)st.batch, (long long)st.hidden);
+      return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': initial state must be [%d, %lld, %lld]",
+                      node->op_type, node->name, st.dirs, (long long)st.batch,
+                      (long long)st.hidden);
   }
   if (p && (p->dtype != LEDGE_FLOAT32 || lg_tensor_count(p) != st.dirs * 3 * st.hidden))
-    return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': P must hold %lld floats", node->op_type, node->name, (long long)(st.dirs * 3 * st.hidden));
+    return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': P must hold %lld floats", node->op_type,
+                    node->name, (long long)(st.dirs * 3 * st.hidden));
 
   /* Activations: defaults per cell, or the attribute's list (per direction). */
-  static const char *const defaults[3][3] = {{"Tanh"}, {"Sigmoid", "Tanh"}, {"Sigmoid", "Tanh", "Tanh"}};
+  static const char *const defaults[3][3] = {
+      {"Tanh"}, {"Sigmoid", "Tanh"}, {"Sigmoid", "Tanh", "Tanh"}};
   const lg_attr *acts = lg_attr_find(node, "activations");
   int n_funcs = funcs_of[cell], ai = 0, bi = 0;
   if (acts && acts->type == LG_ATTR_STRINGS && acts->n != n_funcs * st.dirs)
-    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': activations needs %d names", node->op_type, node->name, n_funcs * st.dirs);
+    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': activations needs %d names",
+                    node->op_type, node->name, n_funcs * st.dirs);
   for (int d = 0; d < st.dirs; d++)
     for (int k = 0; k < n_funcs; k++)
-      LG_TRY(parse_act(node, acts && acts->type == LG_ATTR_STRINGS ? acts->strings[d * n_funcs + k] : defaults[cell][k],
+      LG_TRY(parse_act(node,
+                       acts && acts->type == LG_ATTR_STRINGS ? acts->strings[d * n_funcs + k]
+                                                             : defaults[cell][k],
                        &ai, &bi, &st.f[d][k]));
 
   node->state = malloc(sizeof st);
@@ -155,7 +190,9 @@ static lg_status rnn_infer_common(lg_node *node, lg_tensor *const *in, lg_tensor
   /* scratch: gate pre-activations of x and h, the new h, z and r (GRU),
    * and h and c for when Y_h / Y_c are not wanted */
   node->workspace = sizeof(float) * (size_t)(2 * gh + 5 * st.hidden);
-  node->macs = st.dirs * st.seq * st.batch * gh * (st.input + st.hidden);
+  double macs = (double)st.dirs * (double)st.seq * (double)st.batch * (double)gh *
+                (double)(st.input + st.hidden);
+  node->macs = macs < 9e18 ? (int64_t)macs : INT64_MAX;
 
   int64_t y_dims[4] = {st.seq, st.dirs, st.batch, st.hidden};
   if (st.layout) y_dims[0] = st.batch, y_dims[1] = st.seq, y_dims[2] = st.dirs;
@@ -164,8 +201,10 @@ static lg_status rnn_infer_common(lg_node *node, lg_tensor *const *in, lg_tensor
   for (int k = 0; k < node->n_out; k++) {
     if (!out[k]) continue;
     out[k]->dtype = LEDGE_FLOAT32;
-    if (k == 0) lg_tensor_set_shape(out[k], 4, y_dims);
-    else lg_tensor_set_shape(out[k], 3, s_dims);
+    if (k == 0)
+      lg_tensor_set_shape(out[k], 4, y_dims);
+    else
+      lg_tensor_set_shape(out[k], 3, s_dims);
   }
   return LEDGE_OK;
 }
@@ -177,31 +216,36 @@ static float clipped(const rnn_state *st, float v) {
 
 /* Offsets of Y[t, d, b, :] and of a state [d, b, :] in either layout. */
 static int64_t y_offset(const rnn_state *st, int64_t t, int d, int64_t b) {
-  return (st->layout ? (b * st->seq + t) * st->dirs + d : (t * st->dirs + d) * st->batch + b) * st->hidden;
+  return (st->layout ? (b * st->seq + t) * st->dirs + d : (t * st->dirs + d) * st->batch + b) *
+         st->hidden;
 }
 static int64_t state_offset(const rnn_state *st, int d, int64_t b) {
   return (st->layout ? b * st->dirs + d : d * st->batch + b) * st->hidden;
 }
 
-static lg_status rnn_run(const lg_node *node, lg_tensor *const *in, lg_tensor *const *out, const lg_exec *exec) {
+static lg_status rnn_run(const lg_node *node, lg_tensor *const *in, lg_tensor *const *out,
+                         const lg_exec *exec) {
   const rnn_state *st = node->state;
   const float *x = in[0]->data;
   const lg_tensor *b = node->n_in > 3 ? in[3] : NULL, *lens = node->n_in > 4 ? in[4] : NULL;
   const lg_tensor *h0 = node->n_in > 5 ? in[5] : NULL, *c0 = node->n_in > 6 ? in[6] : NULL;
   const lg_tensor *p = node->n_in > 7 ? in[7] : NULL;
-  lg_tensor *y = out[0], *yh = node->n_out > 1 ? out[1] : NULL, *yc = node->n_out > 2 ? out[2] : NULL;
+  lg_tensor *y = out[0], *yh = node->n_out > 1 ? out[1] : NULL,
+            *yc = node->n_out > 2 ? out[2] : NULL;
   int64_t H = st->hidden, B = st->batch, I = st->input, T = st->seq, gh = st->gates * H;
   float *xg = exec->workspace, *hg = xg + gh, *hn = hg + gh, *z = hn + H, *r = z + H;
   for (int64_t bi = 0; bi < B && lens; bi++) {
     int64_t len = lg_tensor_get_int(lens, bi);
     if (len < 0 || len > T)
-      return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': sequence length %lld is outside [0, %lld]",
-                      node->op_type, node->name, (long long)len, (long long)T);
+      return lg_error(LEDGE_ERR_INVALID_ARGUMENT,
+                      "%s node '%s': sequence length %lld is outside [0, %lld]", node->op_type,
+                      node->name, (long long)len, (long long)T);
   }
   if (y) memset(y->data, 0, lg_tensor_bytes(y));
   bool reverse_only = !strcmp(lg_attr_string(node, "direction", "forward"), "reverse");
   for (int d = 0; d < st->dirs; d++) {
-    const float *W = (const float *)in[1]->data + d * gh * I, *R = (const float *)in[2]->data + d * gh * H;
+    const float *W = (const float *)in[1]->data + d * gh * I,
+                *R = (const float *)in[2]->data + d * gh * H;
     const float *Wb = b ? (const float *)b->data + d * 2 * gh : NULL, *Rb = Wb ? Wb + gh : NULL;
     const float *P = p ? (const float *)p->data + d * 3 * H : NULL;
     const act_fn *f = st->f[d];
@@ -252,7 +296,8 @@ static lg_status rnn_run(const lg_node *node, lg_tensor *const *in, lg_tensor *c
         } else { /* LSTM: gates i, o, f, c; peepholes i, o, f */
           for (int64_t j = 0; j < H; j++) {
             float i_ = apply(&f[0], clipped(st, xg[j] + hg[j] + (P ? P[j] * c[j] : 0)));
-            float f_ = apply(&f[0], clipped(st, xg[2 * H + j] + hg[2 * H + j] + (P ? P[2 * H + j] * c[j] : 0)));
+            float f_ = apply(
+                &f[0], clipped(st, xg[2 * H + j] + hg[2 * H + j] + (P ? P[2 * H + j] * c[j] : 0)));
             float g_ = apply(&f[1], clipped(st, xg[3 * H + j] + hg[3 * H + j]));
             c[j] = f_ * c[j] + i_ * g_;
             float o_ = apply(&f[0], clipped(st, xg[H + j] + hg[H + j] + (P ? P[H + j] * c[j] : 0)));

@@ -174,8 +174,15 @@ double lg_tensor_get_double(const lg_tensor *t, int64_t i) {
 
 /* ---- Memory ---- */
 
+/* No machine this runs on has 2^44 bytes (16 TiB) to give: a request that
+ * large comes from a hostile or broken model's shapes, and is refused here
+ * as out of memory rather than handed to an allocator that may abort on it
+ * (sanitizers do) or overcommit it. */
+#define LG_ALLOC_LIMIT ((size_t)1 << 44)
+
 void *lg_aligned_alloc(size_t bytes) {
   void *p = NULL;
+  if (bytes > LG_ALLOC_LIMIT) return NULL;
   if (posix_memalign(&p, LG_ALIGNMENT, bytes ? lg_align_up(bytes, LG_ALIGNMENT) : LG_ALIGNMENT))
     return NULL;
   memset(p, 0, bytes ? lg_align_up(bytes, LG_ALIGNMENT) : LG_ALIGNMENT);

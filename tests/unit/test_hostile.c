@@ -3,6 +3,7 @@
  * model that works), never a crash. Runs each input through load, plan
  * and one run, as tests/fuzz/fuzz_onnx.c does. */
 #include <dirent.h>
+#include <sys/stat.h>
 #include <string.h>
 
 #include "harness.h"
@@ -86,6 +87,9 @@ static void replay_dir(const char *dir) {
   while ((e = readdir(d))) {
     if (e->d_name[0] == '.') continue;
     snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    /* Seeds of other fuzz targets live in subfolders: files only. */
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) continue;
     size_t size;
     unsigned char *p = read_all(path, &size);
     if (p) run_one(p, size);
