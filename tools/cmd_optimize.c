@@ -30,44 +30,47 @@
 extern char **environ;
 
 static void help(FILE *f) {
-  fprintf(f,
-          "usage: ledge optimize MODEL --data DATA [-o OUTDIR] [--json] [--plot] [options]\n"
-          "Makes the optimized variants of MODEL and measures the trade-off of each:\n"
-          "  fp32                  MODEL as .ledge\n"
-          "  int8                  post-training quantization calibrated on DATA (per channel)\n"
-          "  channels              channel pruning at --ratio (smaller dense network)\n"
-          "  magnitude             magnitude pruning at --sparsity (zeros, same shapes)\n"
-          "  compressed            k-means weight sharing at --bits + Huffman coding\n"
-          "  channels+int8         channel pruning, then int8\n"
-          "  magnitude+compressed  magnitude pruning, then compression (Deep Compression)\n"
-          "For each: file size, peak RSS of a process running it, median latency at each\n"
-          "thread count, and top-1 accuracy on DATA when it has labels (as `ledge eval`\n"
-          "measures it), plus top-1 agreement with fp32 and the output SQNR on --samples\n"
-          "samples. Fine-tuning after pruning is not done here (ledge train --pretrained).\n\n"
-          "  --data DATA          IDX images (labels beside them), a folder with one\n"
-          "                       subfolder per class, a .lst, a .manifest, a flat folder of\n"
-          "                       images or an .npy of preprocessed samples (no labels)\n"
-          "  -o, --output OUTDIR  where the variants and the report go (default optimized)\n"
-          "  --json               print the report as one JSON object on stdout\n"
-          "  --plot               also draw OUTDIR/accuracy_vs_size.png and\n"
-          "                       OUTDIR/accuracy_vs_latency.png (needs gnuplot)\n"
-          "  --samples N          calibration samples and samples compared with fp32\n"
-          "                       (default 100)\n"
-          "  --limit N            evaluate accuracy on the first N labelled samples only\n"
-          "  --threads-list T,..  thread counts to time (default 1,2)\n"
-          "  --runs N             timed runs per variant and thread count (default 20)\n"
-          "  --ratio R            channel pruning ratio (default 0.3)\n"
-          "  --sparsity S         magnitude pruning sparsity (default 0.5)\n"
-          "  --bits B             compression bits per weight index, 2..8 (default 4)\n"
-          "Input normalization for calibration comes from MODEL.preprocess.json (written by\n"
-          "ledge train) when it exists, else inputs are pixels / 255; it and\n"
-          "MODEL.labels.txt are copied beside every variant, so `ledge eval` prepares the\n"
-          "data the same way for all of them.\n");
+  fprintf(
+      f,
+      "usage: ledge optimize MODEL --data DATA [-o OUTDIR] [--json] [--plot] [options]\n"
+      "Makes the optimized variants of MODEL and measures the trade-off of each:\n"
+      "  fp32                  MODEL as .ledge\n"
+      "  int8                  post-training quantization calibrated on DATA (per channel)\n"
+      "  channels              channel pruning at --ratio (smaller dense network)\n"
+      "  magnitude             magnitude pruning at --sparsity (zeros, same shapes)\n"
+      "  compressed            k-means weight sharing at --bits + Huffman coding\n"
+      "  channels+int8         channel pruning, then int8\n"
+      "  magnitude+compressed  magnitude pruning, then compression (Deep Compression)\n"
+      "For each: file size, peak RSS of a process running it, median latency at each\n"
+      "thread count, and top-1 accuracy on DATA when it has labels (as `ledge eval`\n"
+      "measures it), plus top-1 agreement with fp32 and the output SQNR on --samples\n"
+      "samples. Fine-tuning after pruning is not done here (ledge train --pretrained).\n\n"
+      "  --data DATA          IDX images (labels beside them), a folder with one\n"
+      "                       subfolder per class, a .lst, a .manifest, a flat folder of\n"
+      "                       images or an .npy of preprocessed samples (no labels)\n"
+      "  -o, --output OUTDIR  where the variants and the report go (default optimized)\n"
+      "  --json               print the report as one JSON object on stdout\n"
+      "  --plot               also draw OUTDIR/accuracy_vs_size.png and\n"
+      "                       OUTDIR/accuracy_vs_latency.png (needs gnuplot)\n"
+      "  --samples N          calibration samples and samples compared with fp32\n"
+      "                       (default 100)\n"
+      "  --limit N            evaluate accuracy on the first N labelled samples only\n"
+      "  --threads-list T,..  thread counts to time (default 1,2)\n"
+      "  --runs N             timed runs per variant and thread count (default 20)\n"
+      "  --ratio R            channel pruning ratio (default 0.3)\n"
+      "  --sparsity S         magnitude pruning sparsity (default 0.5)\n"
+      "  --bits B             compression bits per weight index, 2..8 (default 4)\n"
+      "  --imagenet-normalization  inputs normalized with ImageNet's mean/std (for\n"
+      "                       ImageNet-trained models without a preprocess file)\n"
+      "Input normalization for calibration comes from MODEL.preprocess.json (written by\n"
+      "ledge train) when it exists, else inputs are pixels / 255 (or ImageNet-normalized); it and\n"
+      "MODEL.labels.txt are copied beside every variant, so `ledge eval` prepares the\n"
+      "data the same way for all of them.\n");
 }
 
 typedef struct options {
   const char *model, *data, *outdir;
-  bool json, plot;
+  bool json, plot, imagenet;
   long samples, limit, runs, bits;
   double ratio, sparsity;
   int n_threads, threads[LG_OPT_MAX_THREADS];
@@ -311,8 +314,10 @@ static int measure_accuracy(lg_opt_variant *v, const options *o, long *samples) 
   snprintf(json_path, sizeof json_path, "%s.eval.json", v->path);
   snprintf(log_path, sizeof log_path, "%s.eval.log", v->path);
   snprintf(limit, sizeof limit, "%ld", o->limit);
-  char *args[] = {"ledge", "eval", v->path, (char *)o->data, "--json", NULL, NULL, NULL};
-  if (o->limit > 0) args[5] = "--limit", args[6] = limit;
+  char *args[] = {"ledge", "eval", v->path, (char *)o->data, "--json", NULL, NULL, NULL, NULL};
+  int na = 5;
+  if (o->limit > 0) args[na++] = "--limit", args[na++] = limit;
+  if (o->imagenet) args[na++] = "--imagenet-normalization";
   int rc = spawn_self(args, json_path, log_path, NULL);
   if (rc != 0) {
     char why[512];
@@ -508,6 +513,8 @@ int cmd_optimize(int argc, char **argv) {
       o.json = true;
     } else if (!strcmp(a, "--plot")) {
       o.plot = true;
+    } else if (!strcmp(a, "--imagenet-normalization")) {
+      o.imagenet = true;
     } else if (cli_option(argc, argv, &i, "--samples", &v)) {
       if (!cli_parse_int("--samples", v, 1, 1000000, &o.samples)) return 1;
     } else if (cli_option(argc, argv, &i, "--limit", &v)) {
@@ -556,7 +563,8 @@ int cmd_optimize(int argc, char **argv) {
   lg_calib_data_options dop;
   lg_calib_data_options_init(&dop);
   dop.samples = o.samples;
-  for (int c = 0; c < 4; c++) dop.mean[c] = 0, dop.std[c] = 1;
+  if (!o.imagenet) /* else lg_calib_data's default: ImageNet's */
+    for (int c = 0; c < 4; c++) dop.mean[c] = 0, dop.std[c] = 1;
   char pre_path[4096], err[512];
   train_augment_preprocess_path(o.model, pre_path, sizeof pre_path);
   int rc = 0;

@@ -148,6 +148,13 @@ static lg_status plot(const lg_opt_report *r, const char *png, const char *xlabe
     unlink(tmp);
     return lg_error(LEDGE_ERR_IO, "optimize: cannot write a temporary file for a plot");
   }
+  /* the title inside gnuplot's single quotes: the model's file name, quotes dropped */
+  char title[256];
+  const char *base = strrchr(r->model, '/') ? strrchr(r->model, '/') + 1 : r->model;
+  size_t tl = 0;
+  for (; *base && tl + 1 < sizeof title; base++)
+    if (*base != '\'' && *base != '\\') title[tl++] = *base;
+  title[tl] = 0;
   int points = 0;
   for (int i = 0; i < r->n_variants; i++) {
     double x = x_of(&r->variants[i]), y = y_of(&r->variants[i]);
@@ -171,7 +178,7 @@ static lg_status plot(const lg_opt_report *r, const char *png, const char *xlabe
           "0.08, graph 0.15, graph 0.1, graph 0.1\n%s"
           "plot '%s' using 1:2 with points pt 7 ps 1.5 notitle, '' using 1:2:3 with labels "
           "offset 0,1 notitle\n",
-          png, r->model, xlabel, ylabel, log_x ? "set logscale x\n" : "", tmp);
+          png, title, xlabel, ylabel, log_x ? "set logscale x\n" : "", tmp);
   int rc = pclose(g);
   unlink(tmp);
   if (rc != 0 || access(png, R_OK) != 0)
