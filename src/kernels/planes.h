@@ -23,6 +23,28 @@ enum { LG_PLANE_VEC = 16, LG_PLANE_SLACK = LG_PLANE_VEC + 8 };
 typedef float lg_pvec __attribute__((vector_size(LG_PLANE_VEC * sizeof(float))));
 typedef int32_t lg_pivec __attribute__((vector_size(LG_PLANE_VEC * sizeof(float))));
 
+/* The two-vector shuffles the kernels use, by lane number: clang and GCC 12+
+ * have __builtin_shufflevector; older GCC only its own __builtin_shuffle. */
+#if defined(__has_builtin) && __has_builtin(__builtin_shufflevector)
+#define LG_PVEC_EVEN(a, b) \
+  __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
+#define LG_PVEC_ODD(a, b) \
+  __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31)
+#define LG_PVEC_ZIP_LO(a, b) \
+  __builtin_shufflevector(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
+#define LG_PVEC_ZIP_HI(a, b) \
+  __builtin_shufflevector(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)
+#else
+#define LG_PVEC_EVEN(a, b) \
+  LG_PVEC_EVEN(a, b)
+#define LG_PVEC_ODD(a, b) \
+  LG_PVEC_ODD(a, b)
+#define LG_PVEC_ZIP_LO(a, b) \
+  __builtin_shuffle(a, b, (lg_pivec){0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23})
+#define LG_PVEC_ZIP_HI(a, b) \
+  __builtin_shuffle(a, b, (lg_pivec){8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31})
+#endif
+
 /* Copies padded rows [pr0, pr0 + rows) of one column phase px into dst
  * (row pr is input row pr*s + py - pad_t, column j is input column
  * j*s + px - pad_l), width wq, `fill` outside the input, then LG_PLANE_SLACK more.
@@ -63,10 +85,8 @@ __attribute__((always_inline)) static inline void lg_plane_fill(
       lg_pvec a, b;
       memcpy(&a, xr + 2 * j - pad_l, sizeof a);
       memcpy(&b, xr + 2 * j - pad_l + LG_PLANE_VEC, sizeof b);
-      lg_pvec even = __builtin_shuffle(
-          a, b, (lg_pivec){0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30});
-      lg_pvec odd = __builtin_shuffle(
-          a, b, (lg_pivec){1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31});
+      lg_pvec even = LG_PVEC_EVEN(a, b);
+      lg_pvec odd = LG_PVEC_ODD(a, b);
       memcpy(d + j, &even, sizeof even);
       memcpy(d1 + j, &odd, sizeof odd);
     }

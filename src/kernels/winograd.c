@@ -142,8 +142,6 @@ enum { WINO_SCRATCH = 8192 };
     float amax = act->kind == LG_ACT_CLIP ? act->beta : __builtin_inff();                         \
     lg_pvec lo = (lg_pvec){0} + amin, hi = (lg_pvec){0} + amax;                                   \
     float rowbuf[2 * WINO_SCRATCH / 4] __attribute__((aligned(64)));                              \
-    lg_pivec even_idx = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};                 \
-    lg_pivec odd_idx = {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};            \
     for (int64_t oc = begin; oc < end; oc++) {                                                    \
       float *y = a->y + oc * a->oh * ow;                                                          \
       const float *res = a->residual ? a->residual + oc * a->oh * ow : NULL;                      \
@@ -160,10 +158,10 @@ enum { WINO_SCRATCH = 8192 };
           }                                                                                       \
           lg_pvec o00 = s0[0] + s0[1] + s0[2] + bias, o01 = s0[1] - s0[2] - s0[3] + bias;         \
           lg_pvec o10 = s1[0] + s1[1] + s1[2] + bias, o11 = s1[1] - s1[2] - s1[3] + bias;         \
-          lg_pvec r0a = __builtin_shuffle(o00, o01, even_idx);                                    \
-          lg_pvec r0b = __builtin_shuffle(o00, o01, odd_idx);                                     \
-          lg_pvec r1a = __builtin_shuffle(o10, o11, even_idx);                                    \
-          lg_pvec r1b = __builtin_shuffle(o10, o11, odd_idx);                                     \
+          lg_pvec r0a = LG_PVEC_ZIP_LO(o00, o01);                                    \
+          lg_pvec r0b = LG_PVEC_ZIP_HI(o00, o01);                                     \
+          lg_pvec r1a = LG_PVEC_ZIP_LO(o10, o11);                                    \
+          lg_pvec r1b = LG_PVEC_ZIP_HI(o10, o11);                                     \
           memcpy(rowbuf + 2 * tx, &r0a, sizeof r0a);                                              \
           memcpy(rowbuf + 2 * tx + LG_PLANE_VEC, &r0b, sizeof r0b);                               \
           memcpy(rowbuf + width + 2 * tx, &r1a, sizeof r1a);                                      \
