@@ -144,6 +144,24 @@ for png in ("accuracy_vs_size.png", "accuracy_vs_latency.png"):
     ok = os.path.exists(path) and open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n" and os.path.getsize(path) > 2000
     check(f"plot {png}", ok)
 
+# unlabelled data (an .npy of preprocessed samples): no accuracy, agreement
+# and SQNR against fp32 instead, plotted in its place
+np.save(os.path.join(WORK, "samples.npy"), images[:20].astype(np.float32) / 255)
+out_npy = os.path.join(WORK, "out_npy")
+p = run(["optimize", model, "--data", os.path.join(WORK, "samples.npy"), "--runs", "2", "--threads-list", "1",
+         "-o", out_npy, "--json", "--plot"])
+check("unlabelled .npy data runs", p.returncode == 0, p.stderr[-500:])
+if p.returncode == 0:
+    r = json.loads(p.stdout)
+    u = {x["name"]: x for x in r["variants"]}
+    check("unlabelled: no accuracy, agreement on every sample", r["eval_samples"] == 0 and
+          all(x["accuracy"] is None and x["compared_samples"] == 20 and 0 <= x["top1_agreement"] <= 1
+              and list(x["latency_ms"]) == ["1"] for x in u.values()), r)
+    check("unlabelled: int8 agrees with fp32", u["int8"]["top1_agreement"] >= 0.9 and u["int8"]["sqnr_db"] > 25,
+          u["int8"])
+    check("unlabelled: plots", all(os.path.exists(os.path.join(out_npy, f))
+                                   for f in ("accuracy_vs_size.png", "accuracy_vs_latency.png")))
+
 # bad input: one line, exit 1
 for args, what in [([model], "no --data"),
                    ([model, "--data", os.path.join(WORK, "missing.gz")], "missing data"),
