@@ -4,6 +4,8 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <regex.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -547,6 +549,106 @@ done:
   free(fill);
   free(val);
   free(trn);
+  return status;
+}
+
+typedef struct group_of {
+  char *key;
+  long sample;
+} group_of;
+
+static int compare_group(const void *a, const void *b) {
+  const group_of *x = a, *y = b;
+  int c = strcmp(x->key, y->key);
+  return c ? c : (x->sample > y->sample) - (x->sample < y->sample);
+}
+
+ledge_status train_dataset_split_by_group(const train_dataset *dataset, double fraction,
+                                          uint64_t seed, const char *group_pattern,
+                                          train_dataset **train, train_dataset **validation,
+                                          char *err, size_t err_size) {
+  *train = *validation = NULL;
+  if (!(fraction > 0.0 && fraction < 1.0))
+    return data_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT,
+                     "validation fraction must be between 0 and 1 (exclusive), not %g", fraction);
+  regex_t re;
+  int rc = regcomp(&re, group_pattern, REG_EXTENDED);
+  if (rc) {
+    char why[160];
+    regerror(rc, &re, why, sizeof why);
+    return data_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT, "group pattern '%s': %s",
+                     group_pattern, why);
+  }
+  long n = dataset->count;
+  group_of *g = calloc((size_t)n + 1, sizeof *g);
+  long *starts = calloc((size_t)n + 1, sizeof *starts);
+  long *trn = malloc(sizeof *trn * (size_t)(n + 1)), *val = malloc(sizeof *val * (size_t)(n + 1));
+  ledge_status status = LEDGE_OK;
+  long n_groups = 0, n_val = 0, n_trn = 0;
+  if (!g || !starts || !trn || !val) {
+    status = data_fail(err, err_size, LEDGE_ERR_NO_MEMORY, "out of memory");
+    goto done;
+  }
+  for (long i = 0; i < n && status == LEDGE_OK; i++) {
+    char name[4096];
+    regmatch_t m[2];
+    train_dataset_sample_name(dataset, i, name, sizeof name);
+    if (regexec(&re, name, 2, m, 0)) {
+      status = data_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT,
+                         "sample %s does not match the group pattern '%s'", name, group_pattern);
+      break;
+    }
+    regmatch_t k = m[1].rm_so >= 0 ? m[1] : m[0];
+    g[i].key = strndup(name + k.rm_so, (size_t)(k.rm_eo - k.rm_so));
+    g[i].sample = i;
+    if (!g[i].key) status = data_fail(err, err_size, LEDGE_ERR_NO_MEMORY, "out of memory");
+  }
+  if (status != LEDGE_OK) goto done;
+  /* Sort by key, then the groups are runs; shuffle the runs' order. */
+  qsort(g, (size_t)n, sizeof *g, compare_group);
+  for (long i = 0; i < n; i++)
+    if (i == 0 || strcmp(g[i].key, g[i - 1].key)) starts[n_groups++] = i;
+  if (n_groups < 2) {
+    status = data_fail(err, err_size, LEDGE_ERR_INVALID_ARGUMENT,
+                       "the group pattern '%s' finds %ld group(s); a split by group needs two or more",
+                       group_pattern, n_groups);
+    goto done;
+  }
+  long *order = malloc(sizeof *order * (size_t)n_groups);
+  if (!order) {
+    status = data_fail(err, err_size, LEDGE_ERR_NO_MEMORY, "out of memory");
+    goto done;
+  }
+  for (long k = 0; k < n_groups; k++) order[k] = k;
+  train_rng rng;
+  train_rng_seed(&rng, seed, 0x9a0u, 0);
+  train_rng_shuffle(&rng, order, n_groups);
+  long want = (long)(fraction * (double)n + 0.5);
+  for (long k = 0; k < n_groups; k++) {
+    long gi = order[k], end = gi + 1 < n_groups ? starts[gi + 1] : n;
+    /* The last group always trains, so neither view is empty. */
+    bool to_val = n_val < want && k < n_groups - 1;
+    for (long i = starts[gi]; i < end; i++) {
+      if (to_val) val[n_val++] = g[i].sample;
+      else trn[n_trn++] = g[i].sample;
+    }
+  }
+  free(order);
+  qsort(trn, (size_t)n_trn, sizeof *trn, compare_long);
+  qsort(val, (size_t)n_val, sizeof *val, compare_long);
+  status = train_dataset_subset(dataset, trn, n_trn, train, err, err_size);
+  if (status == LEDGE_OK) status = train_dataset_subset(dataset, val, n_val, validation, err, err_size);
+  if (status != LEDGE_OK) {
+    train_dataset_destroy(*train);
+    *train = NULL;
+  }
+done:
+  for (long i = 0; g && i < n; i++) free(g[i].key);
+  free(g);
+  free(starts);
+  free(trn);
+  free(val);
+  regfree(&re);
   return status;
 }
 

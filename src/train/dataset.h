@@ -134,6 +134,20 @@ ledge_status train_dataset_split(const train_dataset *dataset, double fraction, 
                                  train_dataset **train, train_dataset **validation, char *err,
                                  size_t err_size);
 
+/* Splits by subject instead of by sample: every sample's name (its path;
+ * train_dataset_sample_name) is matched against the POSIX extended regular
+ * expression `group_pattern`, and the match (its first parenthesized group
+ * when it has one) names the sample's group, e.g. the driver in
+ * "c3/p021_img_1234.jpg" with "p[0-9]+". Whole groups, shuffled under seed,
+ * go to validation until it holds at least fraction of the samples, so no
+ * subject is in both views (a random split of video frames puts near-copies
+ * of each frame on both sides and overstates accuracy). A sample whose name
+ * does not match is an error naming it; fewer than two groups is an error. */
+ledge_status train_dataset_split_by_group(const train_dataset *dataset, double fraction,
+                                          uint64_t seed, const char *group_pattern,
+                                          train_dataset **train, train_dataset **validation,
+                                          char *err, size_t err_size);
+
 /* The class names as an array (num_classes entries, owned by the dataset):
  * what train_dataset_options.classes takes to align another dataset. */
 const char *const *train_dataset_class_names(const train_dataset *dataset);
