@@ -158,9 +158,9 @@ double tr_net_loss(tr_net *net, const int32_t *labels, float label_smoothing, bo
 lg_status tr_net_backward(tr_net *net);
 void tr_net_set_training(tr_net *net, bool training);
 
-/* Writes the trained parameters and running statistics back into the
- * graph's constants (they already are: the values alias them). No-op kept
- * for clarity at call sites. */
+/* Parameter elements (all, or only the trainable ones). The parameters and
+ * running statistics live in the graph's constants (the values alias them),
+ * so the graph always holds the current weights for export. */
 int64_t tr_net_param_count(const tr_net *net, bool trainable_only);
 
 /* ---- kernels (tr_*.c) ---- */
