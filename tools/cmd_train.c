@@ -23,6 +23,10 @@ static void usage(FILE *f) {
       "  --validation PATH          validation data (else validation_fraction of --train)\n"
       "  --limit N                  use only the first N training samples\n"
       "  --validation-limit N       use only the first N validation samples\n"
+      "  --validation-group REGEX   split validation off --train by subject: REGEX over each\n"
+      "                             sample's path names its group (e.g. 'p[0-9]+' for the\n"
+      "                             driver); whole groups go to validation (validation_fraction,\n"
+      "                             default 0.2), so no driver is on both sides\n"
       "  --network NAME             resnet (num_layers), cnn, lenet, mlp or linear (default "
       "resnet)\n"
       "  --pretrained FILE          start from this model (.onnx, model.json, .ledge); its head\n"
@@ -38,7 +42,8 @@ static void usage(FILE *f) {
       "  --hyperparameters FILE     hyperparameters.json (string values); flags override it\n"
       "\n"
       "Run and output:\n"
-      "  -o, --output MODEL.onnx    export the trained model (BN folded) and MODEL.labels.txt\n"
+      "  -o, --output MODEL.onnx    export the trained model (BN folded), MODEL.labels.txt and\n"
+      "                             MODEL.preprocess.json (input size and normalization)\n"
       "  --labels FILE              where to write the class names instead\n"
       "  --checkpoint FILE          write a checkpoint every checkpoint_frequency epochs (atomic)\n"
       "  --resume                   continue from --checkpoint if it exists\n"
@@ -79,6 +84,8 @@ int cmd_train(int argc, char **argv) {
       cfg.train_path = v;
     else if (cli_option(argc, argv, &i, "--validation", &v))
       cfg.validation_path = v;
+    else if (cli_option(argc, argv, &i, "--validation-group", &v))
+      cfg.validation_group = v;
     else if (cli_option(argc, argv, &i, "--limit", &v)) {
       if (!cli_parse_int("--limit", v, 1, 1L << 40, &n)) return 1;
       cfg.limit = n;

@@ -177,9 +177,8 @@ static lg_status export_stitched(lg_graph *backbone, int cut, int64_t features, 
 }
 
 int tr_train_cached(const tr_train_config *cfg) {
-  char err[512];
   int rc = 1;
-  train_dataset *train = NULL, *val = NULL;
+  train_dataset *train_all = NULL, *train = NULL, *val = NULL;
   lg_graph bb;
   int cut = -1;
   ledge_model *m = NULL;
@@ -187,21 +186,7 @@ int tr_train_cached(const tr_train_config *cfg) {
   tr_net *head = NULL;
   tr_optimizer *opt = NULL;
   feature_set tf = {0}, vf = {0};
-  train_dataset_options dopt;
-  train_dataset_options_init(&dopt);
-  dopt.limit = cfg->limit;
-  dopt.num_classes = cfg->num_classes;
-  if (train_dataset_open(cfg->train_path, &dopt, &train, err, sizeof err) != LEDGE_OK) {
-    fprintf(stderr, "ledge train: %s\n", err);
-    return 1;
-  }
-  if (cfg->validation_path) {
-    dopt.limit = cfg->validation_limit;
-    if (train_dataset_open(cfg->validation_path, &dopt, &val, err, sizeof err) != LEDGE_OK) {
-      fprintf(stderr, "ledge train: %s\n", err);
-      goto out;
-    }
-  }
+  if (tr_open_data(cfg, &train_all, &train, &val)) return 1;
   if (tr_load_backbone(cfg->pretrained, cfg->cut, &bb, &cut) != LEDGE_OK) {
     fprintf(stderr, "ledge train: %s\n", ledge_last_error());
     goto out;
@@ -302,18 +287,11 @@ int tr_train_cached(const tr_train_config *cfg) {
       fprintf(stderr, "ledge train: export: %s\n", ledge_last_error());
       goto out;
     }
-    char lp[4096];
-    snprintf(lp, sizeof lp, "%s", cfg->labels_path ? cfg->labels_path : cfg->output_path);
-    if (!cfg->labels_path) {
-      char *dot = strrchr(lp, '.');
-      if (dot && !strchr(dot, '/')) *dot = 0;
-      strncat(lp, ".labels.txt", sizeof lp - strlen(lp) - 1);
-    }
-    if (train_dataset_write_class_names(train, lp, err, sizeof err) != LEDGE_OK) {
-      fprintf(stderr, "ledge train: %s\n", err);
-      goto out;
-    }
-    fprintf(stderr, "ledge train: wrote %s and %s\n", cfg->output_path, lp);
+    train_augment_config pre;
+    train_augment_defaults(&pre, c, h, w, TRAIN_AUG_NONE);
+    pre.resize = cfg->resize;
+    if (cfg->imagenet_normalization) train_augment_imagenet_normalization(&pre);
+    if (tr_write_model_sidecars(cfg, train, &pre)) goto out;
   }
   if (cfg->json) {
     printf(
@@ -340,7 +318,8 @@ out:
   } else if (cut >= 0) {
     lg_graph_free(&bb);
   }
-  train_dataset_destroy(train);
+  if (train != train_all) train_dataset_destroy(train);
+  train_dataset_destroy(train_all);
   train_dataset_destroy(val);
   return rc;
 }

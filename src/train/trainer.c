@@ -139,10 +139,77 @@ static int fail(const char *what) {
   return 1;
 }
 
+int tr_open_data(const tr_train_config *cfg, train_dataset **all, train_dataset **train,
+                 train_dataset **val) {
+  char err[512];
+  *all = *train = *val = NULL;
+  train_dataset_options dopt;
+  train_dataset_options_init(&dopt);
+  dopt.limit = cfg->limit;
+  dopt.num_classes = cfg->num_classes;
+  if (train_dataset_open(cfg->train_path, &dopt, all, err, sizeof err) != LEDGE_OK) {
+    fprintf(stderr, "ledge train: %s\n", err);
+    return 1;
+  }
+  *train = *all;
+  ledge_status st = LEDGE_OK;
+  if (cfg->validation_path) {
+    /* The same class indices on both sides: a validation folder that lacks a
+     * class, or lists them in another order, must not shift the labels. */
+    dopt.limit = cfg->validation_limit;
+    dopt.classes = train_dataset_class_names(*all);
+    dopt.num_classes_aligned = train_dataset_num_classes(*all);
+    st = train_dataset_open(cfg->validation_path, &dopt, val, err, sizeof err);
+  } else if (cfg->validation_group) {
+    double fraction = cfg->validation_fraction > 0 ? cfg->validation_fraction : 0.2;
+    st = train_dataset_split_by_group(*all, fraction, cfg->seed, cfg->validation_group, train, val,
+                                      err, sizeof err);
+  } else if (cfg->validation_fraction > 0) {
+    st =
+        train_dataset_split(*all, cfg->validation_fraction, cfg->seed, train, val, err, sizeof err);
+  }
+  if (st != LEDGE_OK) {
+    fprintf(stderr, "ledge train: %s\n", err);
+    if (*train != *all) train_dataset_destroy(*train);
+    train_dataset_destroy(*all);
+    *all = *train = *val = NULL;
+    return 1;
+  }
+  if (*val && cfg->validation_group) {
+    fprintf(stderr, "ledge train: validation by subject (%s): %ld samples, training %ld\n",
+            cfg->validation_group, train_dataset_count(*val), train_dataset_count(*train));
+  }
+  return 0;
+}
+
+int tr_write_model_sidecars(const tr_train_config *cfg, const train_dataset *train,
+                            const train_augment_config *preprocess) {
+  char err[512], lp[4096], pp[4096];
+  if (cfg->labels_path)
+    snprintf(lp, sizeof lp, "%s", cfg->labels_path);
+  else {
+    snprintf(lp, sizeof lp, "%s", cfg->output_path);
+    char *dot = strrchr(lp, '.');
+    if (dot && !strchr(dot, '/')) *dot = 0;
+    strncat(lp, ".labels.txt", sizeof lp - strlen(lp) - 1);
+  }
+  if (train_dataset_write_class_names(train, lp, err, sizeof err) != LEDGE_OK) {
+    fprintf(stderr, "ledge train: %s\n", err);
+    return 1;
+  }
+  train_augment_preprocess_path(cfg->output_path, pp, sizeof pp);
+  if (train_augment_save_preprocess(preprocess, pp, err, sizeof err) != LEDGE_OK) {
+    fprintf(stderr, "ledge train: %s\n", err);
+    return 1;
+  }
+  fprintf(stderr, "ledge train: wrote %s, %s and %s\n", cfg->output_path, lp, pp);
+  return 0;
+}
+
 int tr_train_run(const tr_train_config *cfg) {
   char err[512] = "";
   int rc = 1;
-  train_dataset *train_all = NULL, *train = NULL, *val = NULL, *val_view = NULL;
+  train_dataset *train_all = NULL, *train = NULL, *val = NULL;
   train_loader *ld = NULL, *vld = NULL;
   tr_net *net = NULL;
   tr_optimizer *opt = NULL;
@@ -166,30 +233,7 @@ int tr_train_run(const tr_train_config *cfg) {
     fprintf(stderr, "ledge train: num_classes is required (at least 2)\n");
     return 1;
   }
-  train_dataset_options dopt;
-  train_dataset_options_init(&dopt);
-  dopt.limit = cfg->limit;
-  dopt.num_classes = cfg->num_classes;
-  if (train_dataset_open(cfg->train_path, &dopt, &train_all, err, sizeof err) != LEDGE_OK) {
-    fprintf(stderr, "ledge train: %s\n", err);
-    return 1;
-  }
-  train = train_all;
-  if (cfg->validation_path) {
-    dopt.limit = cfg->validation_limit;
-    if (train_dataset_open(cfg->validation_path, &dopt, &val, err, sizeof err) != LEDGE_OK) {
-      fprintf(stderr, "ledge train: %s\n", err);
-      goto out;
-    }
-  } else if (cfg->validation_fraction > 0) {
-    if (train_dataset_split(train_all, cfg->validation_fraction, cfg->seed, &train, &val_view, err,
-                            sizeof err) != LEDGE_OK) {
-      fprintf(stderr, "ledge train: %s\n", err);
-      goto out;
-    }
-    val = val_view;
-    val_view = NULL;
-  }
+  if (tr_open_data(cfg, &train_all, &train, &val)) goto out;
   long n_train = train_dataset_count(train);
   if (n_train < 1) {
     fprintf(stderr, "ledge train: %s has no samples\n", cfg->train_path);
@@ -499,20 +543,7 @@ int tr_train_run(const tr_train_config *cfg) {
       rc = fail("export");
       goto out;
     }
-    char lp[4096];
-    if (cfg->labels_path)
-      snprintf(lp, sizeof lp, "%s", cfg->labels_path);
-    else {
-      snprintf(lp, sizeof lp, "%s", cfg->output_path);
-      char *dot = strrchr(lp, '.');
-      if (dot && !strchr(dot, '/')) *dot = 0;
-      strncat(lp, ".labels.txt", sizeof lp - strlen(lp) - 1);
-    }
-    if (train_dataset_write_class_names(train, lp, err, sizeof err) != LEDGE_OK) {
-      fprintf(stderr, "ledge train: %s\n", err);
-      goto out;
-    }
-    fprintf(stderr, "ledge train: wrote %s and %s\n", cfg->output_path, lp);
+    if (tr_write_model_sidecars(cfg, train, &lo.transform)) goto out;
   }
   if (cfg->json && lead) {
     printf("{\"epochs\":%lld,\"steps\":%lld,\"train_loss\":%.6f,\"train_accuracy\":%.6f",
@@ -535,6 +566,5 @@ out:
   if (train != train_all) train_dataset_destroy(train);
   train_dataset_destroy(train_all);
   train_dataset_destroy(val);
-  train_dataset_destroy(val_view);
   return rc;
 }

@@ -6,14 +6,18 @@
 #ifndef LEDGE_TRAIN_TRAINER_H
 #define LEDGE_TRAIN_TRAINER_H
 
+#include "train/augment.h"
 #include "train/checkpoint.h"
+#include "train/dataset.h"
 #include "train/optim.h"
 
 typedef struct tr_train_config {
   /* data */
   const char *train_path, *validation_path;
   long limit, validation_limit;
-  double validation_fraction; /* > 0 and no validation path: split the training set */
+  double validation_fraction;   /* > 0 and no validation path: split the training set */
+  const char *validation_group; /* split by subject: a regex over sample paths naming the
+                                   group (train_dataset_split_by_group); NULL: by sample */
   /* network */
   const char *network; /* resnet, cnn, mlp */
   int num_layers;
@@ -54,6 +58,19 @@ void tr_train_config_defaults(tr_train_config *cfg);
 /* Runs it; returns a process exit code (0 done, 1 error, 2 stopped on NaN),
  * messages on stderr. */
 int tr_train_run(const tr_train_config *cfg);
+/* Opens the data as cfg says: *all is the training data as read, *train
+ * the part trained on (all, or a view when validation is split off it), *val
+ * the validation data or NULL: --validation PATH with its classes aligned to
+ * the training set's by name, else validation_fraction of the training set,
+ * split by subject when validation_group is set. Returns 0, or 1 after
+ * printing the error (everything opened is released). */
+int tr_open_data(const tr_train_config *cfg, train_dataset **all, train_dataset **train,
+                 train_dataset **val);
+/* Writes what goes beside an exported model: the class names (labels_path,
+ * default MODEL.labels.txt) and how to prepare its input
+ * (MODEL.preprocess.json). Returns 0, or 1 after printing the error. */
+int tr_write_model_sidecars(const tr_train_config *cfg, const train_dataset *train,
+                            const train_augment_config *preprocess);
 /* The --cache-features mode (features.c). */
 int tr_train_cached(const tr_train_config *cfg);
 

@@ -143,7 +143,9 @@ wait_state() {
 
 # watch_status: records every deployment status transition to $WORK/transitions.txt.
 watch_status() {
-  mosquitto_sub $(MQ_TLS) -q 1 -v -t 'ledge/+/deployment/status' >>"$WORK/transitions.txt" 2>>"$WORK/sub.log" &
+  # Subscribed (and acknowledged) before returning, in a persistent session
+  # that the background collector resumes: no transition is missed.
+  mosquitto_sub $(MQ_TLS) -c -i status-watcher -q 1 -t 'ledge/+/deployment/status' -E 2>>"$WORK/sub.log"
+  mosquitto_sub $(MQ_TLS) -c -i status-watcher -q 1 -v -t 'ledge/+/deployment/status' >>"$WORK/transitions.txt" 2>>"$WORK/sub.log" &
   PIDS+=("$!")
-  sleep 0.3
 }

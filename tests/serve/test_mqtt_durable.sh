@@ -52,7 +52,9 @@ print(f"{prefix}: {n} answered, {sum(ids.values()) - n} repeated")
 PYEOF
 }
 
-# wait_lines FILE N: until FILE has N lines (a hang guard of 120 s)
+# wait_lines FILE N: until FILE has N lines (a hang guard of 120 s). Lines,
+# not ids: a repeated reply counts, so use it only where that errs on the safe
+# side (to know that something arrived); wait_ids waits for a set of answers.
 wait_lines() {
   local i
   for i in $(seq 1 2400); do
@@ -60,6 +62,31 @@ wait_lines() {
     sleep 0.05
   done
   fail "$1: only $(wc -l <"$1") of $2 lines"
+}
+
+# answered FILE PREFIX: how many distinct ids PREFIX<n> FILE holds
+answered() {
+  "$PY" - "$@" <<'PYEOF'
+import json, re, sys
+path, prefix = sys.argv[1], sys.argv[2]
+ids = set()
+for line in open(path):
+    try:
+        ids.add(json.loads(line)["id"])
+    except (ValueError, KeyError):
+        pass  # a line still being written
+print(sum(1 for i in ids if re.fullmatch(re.escape(prefix) + r"[0-9]+", i)))
+PYEOF
+}
+
+# wait_ids FILE PREFIX N: until ids PREFIX0..PREFIX(N-1) are all answered (120 s guard)
+wait_ids() {
+  local i
+  for i in $(seq 1 1200); do
+    (($(answered "$1" "$2") >= $3)) && return 0
+    sleep 0.1
+  done
+  fail "$1: only $(answered "$1" "$2") of $3 answers to $2*"
 }
 
 BP=$(free_port)
@@ -89,7 +116,7 @@ wait $BROKER_PID || true
 echo "broker stopped after $(wc -l <replies.txt) of 200 replies"
 start_broker b $BP
 tail -100 stream.txt | mosquitto_pub -V 5 $MQ -q 1 -t ledge/infer/tiny/request -l
-wait_lines replies.txt 200
+wait_ids replies.txt r 200
 sleep 1 # a late duplicate would show here
 check_replies replies.txt r 200
 grep -q 'lost' w.log || fail "the worker never noticed the broker going away"
@@ -108,7 +135,7 @@ mosquitto_pub -V 5 $MQ -q 1 -t ledge/infer/tiny/request -l <away1.txt
 sleep 0.5
 start_worker w --mqtt mqtt://127.0.0.1:$BP --mqtt-client-id w-shared --threads 1
 W=$WORKER_PID
-wait_lines replies.txt 220
+wait_ids replies.txt k 20
 grep -q 'session resumed' w.log || fail "the worker's session was not resumed: $(cat w.log)"
 check_replies replies.txt k 20
 ok "worker SIGKILLed while idle: 20 requests published while it was away answered when it came back"
@@ -123,7 +150,7 @@ make_stream t 20 away2.txt
 mosquitto_pub -V 5 $MQ -q 1 -t ledge/infer/tiny/request -l <away2.txt
 start_worker w2 --mqtt mqtt://127.0.0.1:$BP --mqtt-client-id w-plain --mqtt-group '' --threads 1
 W=$WORKER_PID
-wait_lines replies.txt 240
+wait_ids replies.txt t 20
 check_replies replies.txt t 20
 ok "worker stopped with SIGTERM (plain subscription): requests published meanwhile answered on its return"
 kill -TERM $W
@@ -136,21 +163,20 @@ start_worker wj "${J[@]}"
 unset LEDGE_SERVE_TEST_DELAY_MS
 W=$WORKER_PID
 make_stream j 20 crash.txt
-before=$(wc -l <replies.txt)
 mosquitto_pub -V 5 $MQ -q 1 -t ledge/infer/tiny/request -l <crash.txt
-wait_lines replies.txt $((before + 2))
+wait_ids replies.txt j 2
 kill -KILL $W
 wait $W 2>/dev/null || true
-answered=$(($(wc -l <replies.txt) - before))
-((answered < 20)) || fail "all 20 answered before the kill; the test proves nothing"
+before_kill=$(answered replies.txt j)
+((before_kill < 20)) || fail "all 20 answered before the kill; the test proves nothing"
 start_worker wj "${J[@]}"
 W=$WORKER_PID
-wait_lines replies.txt $((before + 20))
+wait_ids replies.txt j 20
 sleep 0.5
 check_replies replies.txt j 20
 replayed=$(grep -o 'answering [0-9]* request' wj.log | grep -o '[0-9]*' || echo 0)
 ((replayed > 0)) || fail "nothing was taken from the journal: $(cat wj.log)"
-ok "worker SIGKILLed after $answered of 20 replies: $replayed acknowledged requests answered from the journal after the restart, none lost"
+ok "worker SIGKILLed after $before_kill of 20 replies: $replayed acknowledged requests answered from the journal after the restart, none lost"
 kill -TERM $W
 wait $W || fail "worker exit code"
 
@@ -163,9 +189,8 @@ kill -KILL $G2
 wait $G2 2>/dev/null || true
 sleep 0.5 # the broker sees the connection close
 make_stream s 20 group.txt
-before=$(wc -l <replies.txt)
 mosquitto_pub -V 5 $MQ -q 1 -t ledge/infer/tiny/request -l <group.txt
-wait_lines replies.txt $((before + 20))
+wait_ids replies.txt s 20
 check_replies replies.txt s 20
 ok "shared group, one member SIGKILLed and gone: with --mqtt-session-expiry 0 the survivor answers all 20"
 kill -TERM $G1

@@ -17,7 +17,13 @@ on real data (Debian's dataset-fashion-mnist), label `train`.
   export  a CNN with batch normalization and dropout trained briefly and
           exported to ONNX (BN folded): `ledge run` on 300 test images gives
           the same accuracy as the trainer's own validation, and ONNX Runtime
-          (onnxruntime-node) gives the same logits as ledge (1e-4 relative)."""
+          (onnxruntime-node) gives the same logits as ledge (1e-4 relative).
+  groups  an image folder whose file names carry a subject (p0..p5): with
+          --validation-group whole subjects go to validation and none to both
+          sides; a pattern that matches nothing fails with one line; a
+          validation folder holding only 3 of the 10 classes is scored on the
+          training set's class indices (aligned by name); the export carries
+          MODEL.labels.txt and MODEL.preprocess.json."""
 import gzip
 import json
 import os
@@ -168,6 +174,51 @@ elif MODE == "export":
         r = train(["--train", TRAIN, "--limit", "256", "--pretrained", model, "--freeze-until", "MaxPool_14", "--mini-batch-size", "32", "--epochs", "1", "--json"])
         check(r.returncode == 0 and "trainable" in r.stderr,
               "fine-tuning the exported model with a frozen backbone runs (%s)" % r.stderr.strip().splitlines()[:1])
+elif MODE == "groups":
+    from PIL import Image
+    names = ["T-shirt_top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+             "Bag", "Ankle_boot"]
+    x = (read_idx_images(TRAIN, 1200)[:, 0] * 255).round().astype(np.uint8)
+    y = read_idx_labels(os.path.join(FMNIST, "train-labels-idx1-ubyte.gz"), 1200)
+    xt = (read_idx_images(TEST, 300)[:, 0] * 255).round().astype(np.uint8)
+    yt = read_idx_labels(os.path.join(FMNIST, "t10k-labels-idx1-ubyte.gz"), 300)
+    tr, va = os.path.join(WORK, "subjects"), os.path.join(WORK, "three_classes")
+    for i in range(len(x)):  # subject p<i % 6>: 200 images each
+        d = os.path.join(tr, names[y[i]])
+        os.makedirs(d, exist_ok=True)
+        Image.fromarray(x[i]).save(os.path.join(d, "p%d_%04d.png" % (i % 6, i)))
+    kept = [1, 7, 8]  # Trouser, Sneaker, Bag: sorted, they would be classes 0, 1, 2 on their own
+    for i in range(len(xt)):
+        if yt[i] in kept:
+            d = os.path.join(va, names[yt[i]])
+            os.makedirs(d, exist_ok=True)
+            Image.fromarray(xt[i]).save(os.path.join(d, "%04d.png" % i))
+    model = os.path.join(WORK, "subjects.onnx")
+    common = ["--network", "lenet", "--mini-batch-size", "32", "--learning-rate", "0.05",
+              "--augmentation-type", "none", "--seed", "2", "--epochs", "3", "--json"]
+    r = train(["--train", tr, "--validation-group", "p([0-9]+)_", "--validation-fraction", "0.3",
+               "-o", model] + common)
+    check(r.returncode == 0, "training with a subject split runs (%s)" % r.stderr.strip().splitlines()[-1:])
+    check("validation by subject (p([0-9]+)_): 400 samples, training 800" in r.stderr,
+          "two whole subjects (400 images) go to validation: %s" %
+          [l for l in r.stderr.splitlines() if "subject" in l])
+    pre = os.path.splitext(model)[0] + ".preprocess.json"
+    check(os.path.exists(pre) and json.load(open(pre)).get("image_shape") == "1,28,28",
+          "the export carries %s with the input shape" % os.path.basename(pre))
+    labels = os.path.splitext(model)[0] + ".labels.txt"
+    check(os.path.exists(labels) and open(labels).read().split() == sorted(names),
+          "the export carries the class names")
+    r = train(["--train", tr, "--validation-group", "q[0-9]+"] + common)
+    lines = r.stderr.strip().splitlines()
+    check(r.returncode == 1 and len(lines) == 1 and ".png" in lines[0],
+          "a pattern that matches no sample fails with one line naming it (%s)" % lines)
+    r = train(["--train", tr, "--validation", va] + common)
+    ok = r.returncode == 0
+    check(ok, "a 3-class validation folder is accepted (%s)" % r.stderr.strip().splitlines()[-1:])
+    if ok:
+        acc = last_json(r.stdout)["validation_accuracy"]
+        check(acc >= 0.8, "it is scored on the training classes: accuracy %.3f >= 0.8 on "
+              "Trouser/Sneaker/Bag (misaligned labels would score near 0)" % acc)
 elif MODE == "mpi":
     import onnx
     from onnx import numpy_helper
