@@ -170,7 +170,10 @@ static bool is_deployment_topic(ag_agent *a, const char *topic) {
   return !strcmp(topic, group) || !strcmp(topic, device);
 }
 
+static void drain_events(ag_agent *a);
+
 void ag_pump(ag_agent *a) {
+  drain_events(a);
   if (!a->link) return;
   ag_link_event ev;
   while (ag_link_poll(a->link, &ev)) {
@@ -265,6 +268,25 @@ static void handle_datagram(ag_agent *a, char *buf, ssize_t n, const struct sock
   if (from_len > sizeof(sa_family_t))
     sendto(a->event_sock, reply, strlen(reply), MSG_DONTWAIT, (const struct sockaddr *)from,
            from_len);
+}
+
+/* Stores and confirms the components' event datagrams waiting on the socket.
+ * ag_pump calls it, so the main loop and every wait inside a deployment (the
+ * health window, downloads, lifecycle commands) answer producers promptly: a
+ * producer that hears nothing for a while sends again, and a busy agent would
+ * turn its events into duplicates. */
+static void drain_events(ag_agent *a) {
+  static char dgram[MAX_MESSAGE + 1];
+  if (a->event_sock < 0 || a->draining_events) return;
+  a->draining_events = true;
+  for (int k = 0; k < 256; k++) {
+    struct sockaddr_un from;
+    socklen_t from_len = sizeof from;
+    ssize_t n = recvfrom(a->event_sock, dgram, MAX_MESSAGE, 0, (struct sockaddr *)&from, &from_len);
+    if (n <= 0) break;
+    handle_datagram(a, dgram, n, &from, from_len);
+  }
+  a->draining_events = false;
 }
 
 static int open_event_socket(ag_agent *a, char *err) {
@@ -635,15 +657,6 @@ int ledged_main(int argc, char **argv) {
     }
     if (a->reload) reload(a);
     ag_pump(a);
-    static char dgram[MAX_MESSAGE + 1];
-    for (int k = 0; k < 256; k++) {
-      struct sockaddr_un from;
-      socklen_t from_len = sizeof from;
-      ssize_t n =
-          recvfrom(a->event_sock, dgram, MAX_MESSAGE, 0, (struct sockaddr *)&from, &from_len);
-      if (n <= 0) break;
-      handle_datagram(a, dgram, n, &from, from_len);
-    }
     bool inbox = false;
     if (inotify_fd >= 0) {
       char ibuf[4096];

@@ -72,6 +72,7 @@ typedef struct ag_agent {
   int n_inflight;
   int64_t published_upto;
   bool connected;
+  bool draining_events; /* drain_events is on the stack (ag_emit pumps again) */
   double next_status_at;
 
   volatile sig_atomic_t stop, reload;

@@ -190,7 +190,17 @@ int pipeline_run(const pipeline_config *cfg, volatile int *stop, pipeline_stats 
   interp_state state = INTERP_UNKNOWN;
   double confidence = 0;
   char last_alert_json[512] = "";
-  long alert_seq = 0;
+  long alert_seq = 0, state_seq = 0;
+  /* Every event carries an event_id unique across runs and devices, so that
+   * a consumer drops a copy (a producer that heard no confirmation sends
+   * again). Alerts: DEVICE-WALLMS-N (also their frame's name); state
+   * changes: DEVICE-RUNMS-sN; the summary: DEVICE-RUNMS-summary. */
+  long long run_ms;
+  {
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    run_ms = (long long)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
+  }
   for (;;) {
     if (stop && *stop) break;
     if (cfg->max_frames && st.frames >= cfg->max_frames) break;
@@ -265,10 +275,10 @@ int pipeline_run(const pipeline_config *cfg, volatile int *stop, pipeline_stats 
         last_change_t = t;
         char json[512];
         snprintf(json, sizeof json,
-                 "{\"type\": \"state\", \"device\": \"%s\", \"t\": %.3f, \"state\": \"%s\", "
-                 "\"confidence\": %.3f, \"model_version\": \"%s\"}",
-                 cfg->device, change.t, interp_state_name(change.state), change.confidence,
-                 cfg->version);
+                 "{\"type\": \"state\", \"event_id\": \"%s-%lld-s%ld\", \"device\": \"%s\", "
+                 "\"t\": %.3f, \"state\": \"%s\", \"confidence\": %.3f, \"model_version\": \"%s\"}",
+                 cfg->device, run_ms, ++state_seq, cfg->device, change.t,
+                 interp_state_name(change.state), change.confidence, cfg->version);
         emit(&sk, json, 5);
         if (cfg->console)
           fprintf(stderr, "%8.1f s  %-13s %.2f\n", change.t, interp_state_name(change.state),
@@ -395,9 +405,9 @@ int pipeline_run(const pipeline_config *cfg, volatile int *stop, pipeline_stats 
     char json[1024];
     int n =
         snprintf(json, sizeof json,
-                 "{\"type\": \"summary\", \"device\": \"%s\", \"frames\": %ld, \"perceived\": %ld, "
-                 "\"seconds\": %.3f, \"seconds_in_state\": {",
-                 cfg->device, st.frames, st.perceived, st.seconds);
+                 "{\"type\": \"summary\", \"event_id\": \"%s-%lld-summary\", \"device\": \"%s\", "
+                 "\"frames\": %ld, \"perceived\": %ld, \"seconds\": %.3f, \"seconds_in_state\": {",
+                 cfg->device, run_ms, cfg->device, st.frames, st.perceived, st.seconds);
     for (int i = 0; i <= INTERP_UNKNOWN; i++)
       n += snprintf(json + n, sizeof json - n, "%s\"%s\": %.2f", i ? ", " : "",
                     interp_state_name(i), st.seconds_in_state[i]);
