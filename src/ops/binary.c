@@ -16,10 +16,10 @@
 
 #include "ops/op.h"
 
-#define EW_MAX_OPERANDS 3  /* Where has three inputs */
-#define EW_CHUNK 8192      /* elements per work item along the innermost dimension */
+#define EW_MAX_OPERANDS 3     /* Where has three inputs */
+#define EW_CHUNK 8192         /* elements per work item along the innermost dimension */
 #define EW_PARALLEL_MIN 32768 /* below this many output elements, run serially */
-#define EW_HALF_BLOCK 256  /* float16 is computed in float32 blocks of this size */
+#define EW_HALF_BLOCK 256     /* float16 is computed in float32 blocks of this size */
 
 typedef struct ew_args ew_args;
 
@@ -41,59 +41,59 @@ struct ew_args {
  * BIN_KERNEL defines one kernel for input type TI and output type TO. EXPR
  * computes one output from x and y (the input elements) and may use T, the
  * input type. */
-#define BIN_KERNEL(fname, TI, TO, EXPR)                                                            \
-  static void fname(const ew_args *args, void *out_, const void *const *in, const int64_t *step,   \
-                    int64_t n) {                                                                   \
-    typedef TI T;                                                                                  \
-    TO *out = out_;                                                                                \
-    const T *a = in[0], *b = in[1];                                                                \
-    if (step[0] && step[1]) {                                                                      \
-      for (int64_t i = 0; i < n; i++) {                                                            \
-        T x = a[i], y = b[i];                                                                      \
-        out[i] = (TO)(EXPR);                                                                       \
-      }                                                                                            \
-    } else if (step[0]) {                                                                          \
-      const T y = b[0];                                                                            \
-      for (int64_t i = 0; i < n; i++) {                                                            \
-        T x = a[i];                                                                                \
-        out[i] = (TO)(EXPR);                                                                       \
-      }                                                                                            \
-    } else if (step[1]) {                                                                          \
-      const T x = a[0];                                                                            \
-      for (int64_t i = 0; i < n; i++) {                                                            \
-        T y = b[i];                                                                                \
-        out[i] = (TO)(EXPR);                                                                       \
-      }                                                                                            \
-    } else {                                                                                       \
-      const T x = a[0], y = b[0];                                                                  \
-      const TO v = (TO)(EXPR);                                                                     \
-      for (int64_t i = 0; i < n; i++) out[i] = v;                                                  \
-    }                                                                                              \
-    (void)args;                                                                                    \
+#define BIN_KERNEL(fname, TI, TO, EXPR)                                                          \
+  static void fname(const ew_args *args, void *out_, const void *const *in, const int64_t *step, \
+                    int64_t n) {                                                                 \
+    typedef TI T;                                                                                \
+    TO *out = out_;                                                                              \
+    const T *a = in[0], *b = in[1];                                                              \
+    if (step[0] && step[1]) {                                                                    \
+      for (int64_t i = 0; i < n; i++) {                                                          \
+        T x = a[i], y = b[i];                                                                    \
+        out[i] = (TO)(EXPR);                                                                     \
+      }                                                                                          \
+    } else if (step[0]) {                                                                        \
+      const T y = b[0];                                                                          \
+      for (int64_t i = 0; i < n; i++) {                                                          \
+        T x = a[i];                                                                              \
+        out[i] = (TO)(EXPR);                                                                     \
+      }                                                                                          \
+    } else if (step[1]) {                                                                        \
+      const T x = a[0];                                                                          \
+      for (int64_t i = 0; i < n; i++) {                                                          \
+        T y = b[i];                                                                              \
+        out[i] = (TO)(EXPR);                                                                     \
+      }                                                                                          \
+    } else {                                                                                     \
+      const T x = a[0], y = b[0];                                                                \
+      const TO v = (TO)(EXPR);                                                                   \
+      for (int64_t i = 0; i < n; i++) out[i] = v;                                                \
+    }                                                                                            \
+    (void)args;                                                                                  \
   }
 
 /* Families of types: float32/float64, signed and unsigned integers. bool is
  * stored as uint8_t and uses the u8 kernels where an op accepts it. */
-#define DEF_FLOAT(op, TO_SAME, EXPR)                                                               \
-  BIN_KERNEL(op##_f32, float, TO_SAME(float), EXPR)                                               \
+#define DEF_FLOAT(op, TO_SAME, EXPR)                \
+  BIN_KERNEL(op##_f32, float, TO_SAME(float), EXPR) \
   BIN_KERNEL(op##_f64, double, TO_SAME(double), EXPR)
-#define DEF_SINT(op, TO_SAME, EXPR)                                                                \
-  BIN_KERNEL(op##_i8, int8_t, TO_SAME(int8_t), EXPR)                                              \
-  BIN_KERNEL(op##_i16, int16_t, TO_SAME(int16_t), EXPR)                                           \
-  BIN_KERNEL(op##_i32, int32_t, TO_SAME(int32_t), EXPR)                                           \
+#define DEF_SINT(op, TO_SAME, EXPR)                     \
+  BIN_KERNEL(op##_i8, int8_t, TO_SAME(int8_t), EXPR)    \
+  BIN_KERNEL(op##_i16, int16_t, TO_SAME(int16_t), EXPR) \
+  BIN_KERNEL(op##_i32, int32_t, TO_SAME(int32_t), EXPR) \
   BIN_KERNEL(op##_i64, int64_t, TO_SAME(int64_t), EXPR)
-#define DEF_UINT(op, TO_SAME, EXPR)                                                                \
-  BIN_KERNEL(op##_u8, uint8_t, TO_SAME(uint8_t), EXPR)                                            \
-  BIN_KERNEL(op##_u16, uint16_t, TO_SAME(uint16_t), EXPR)                                         \
-  BIN_KERNEL(op##_u32, uint32_t, TO_SAME(uint32_t), EXPR)                                         \
+#define DEF_UINT(op, TO_SAME, EXPR)                       \
+  BIN_KERNEL(op##_u8, uint8_t, TO_SAME(uint8_t), EXPR)    \
+  BIN_KERNEL(op##_u16, uint16_t, TO_SAME(uint16_t), EXPR) \
+  BIN_KERNEL(op##_u32, uint32_t, TO_SAME(uint32_t), EXPR) \
   BIN_KERNEL(op##_u64, uint64_t, TO_SAME(uint64_t), EXPR)
 #define SAME(T) T
 #define BOOL_OUT(T) uint8_t
 
 #define TABLE_FLOAT(op) [LEDGE_FLOAT32] = op##_f32, [LEDGE_FLOAT64] = op##_f64
-#define TABLE_INT(op)                                                                              \
-  [LEDGE_INT8] = op##_i8, [LEDGE_INT16] = op##_i16, [LEDGE_INT32] = op##_i32,                      \
-  [LEDGE_INT64] = op##_i64, [LEDGE_UINT8] = op##_u8, [LEDGE_UINT16] = op##_u16,                    \
+#define TABLE_INT(op)                                                           \
+  [LEDGE_INT8] = op##_i8, [LEDGE_INT16] = op##_i16, [LEDGE_INT32] = op##_i32,   \
+  [LEDGE_INT64] = op##_i64, [LEDGE_UINT8] = op##_u8, [LEDGE_UINT16] = op##_u16, \
   [LEDGE_UINT32] = op##_u32, [LEDGE_UINT64] = op##_u64
 
 #define N_DTYPES 14 /* ledge_dtype values are 0..13 */
@@ -101,7 +101,7 @@ typedef ew_kernel kernel_table[N_DTYPES];
 
 /* Integer arithmetic wraps around (two's complement) instead of being
  * undefined on overflow: compute in uint64_t and truncate. */
-#define WRAP(op) (T)((uint64_t)x op (uint64_t)y)
+#define WRAP(op) (T)((uint64_t)x op(uint64_t) y)
 
 /* Add, Sub, Mul */
 DEF_FLOAT(add, SAME, x + y)
@@ -110,7 +110,7 @@ DEF_UINT(add, SAME, WRAP(+))
 DEF_FLOAT(sub, SAME, x - y)
 DEF_SINT(sub, SAME, WRAP(-))
 DEF_UINT(sub, SAME, WRAP(-))
-DEF_FLOAT(mul, SAME, x * y)
+DEF_FLOAT(mul, SAME, x *y)
 DEF_SINT(mul, SAME, WRAP(*))
 DEF_UINT(mul, SAME, WRAP(*))
 
@@ -127,9 +127,8 @@ static inline double floor_mod_f64(double x, double y) {
   return r;
 }
 static inline float floor_mod_f32(float x, float y) { return (float)floor_mod_f64(x, y); }
-#define SINT_FLOOR_MOD                                                                             \
-  (y == 0 || y == -1) ? 0                                                                          \
-                      : (T)((x % y != 0 && ((x % y < 0) != (y < 0))) ? x % y + y : x % y)
+#define SINT_FLOOR_MOD \
+  (y == 0 || y == -1) ? 0 : (T)((x % y != 0 && ((x % y < 0) != (y < 0))) ? x % y + y : x % y)
 DEF_SINT(mod, SAME, SINT_FLOOR_MOD)
 DEF_UINT(mod, SAME, y == 0 ? 0 : x % y)
 BIN_KERNEL(mod_f32, float, float, floor_mod_f32(x, y))
@@ -176,8 +175,23 @@ BIN_KERNEL(xor_b, uint8_t, uint8_t, (x != 0) ^ (y != 0))
 DEF_UINT(shl, SAME, SHL)
 DEF_UINT(shr, SAME, SHR)
 
-/* PRelu: y is the slope. */
-DEF_FLOAT(prelu, SAME, x < 0 ? x * y : x)
+/* PRelu: y is the slope. float32 selects between x and x * y with a bit
+ * mask: written as `x < 0 ? x * y : x`, GCC keeps a branch per element (it
+ * may not speculate the multiply), which was 45% of facemesh's time on
+ * sign-mixed activations; the mask form vectorizes. */
+static inline float prelu_select_f32(float x, float y) {
+  float p = x * y;
+  uint32_t xb, pb;
+  memcpy(&xb, &x, 4);
+  memcpy(&pb, &p, 4);
+  uint32_t m = 0u - (uint32_t)(x < 0);
+  uint32_t r = (pb & m) | (xb & ~m);
+  float out;
+  memcpy(&out, &r, 4);
+  return out;
+}
+BIN_KERNEL(prelu_f32, float, float, prelu_select_f32(x, y))
+BIN_KERNEL(prelu_f64, double, double, x < 0 ? x * y : x)
 DEF_SINT(prelu, SAME, x < 0 ? WRAP(*) : x)
 
 static const kernel_table add_table = {TABLE_FLOAT(add), TABLE_INT(add)};
@@ -196,18 +210,22 @@ static const kernel_table ge_table = {TABLE_FLOAT(ge), TABLE_INT(ge)};
 static const kernel_table and_table = {[LEDGE_BOOL] = and_b};
 static const kernel_table or_table = {[LEDGE_BOOL] = or_b};
 static const kernel_table xor_table = {[LEDGE_BOOL] = xor_b};
-static const kernel_table shl_table = {[LEDGE_UINT8] = shl_u8, [LEDGE_UINT16] = shl_u16,
-                                       [LEDGE_UINT32] = shl_u32, [LEDGE_UINT64] = shl_u64};
-static const kernel_table shr_table = {[LEDGE_UINT8] = shr_u8, [LEDGE_UINT16] = shr_u16,
-                                       [LEDGE_UINT32] = shr_u32, [LEDGE_UINT64] = shr_u64};
-static const kernel_table prelu_table = {TABLE_FLOAT(prelu), [LEDGE_INT8] = prelu_i8,
-                                         [LEDGE_INT16] = prelu_i16, [LEDGE_INT32] = prelu_i32,
-                                         [LEDGE_INT64] = prelu_i64};
+static const kernel_table shl_table = {[LEDGE_UINT8] = shl_u8,
+                                       [LEDGE_UINT16] = shl_u16,
+                                       [LEDGE_UINT32] = shl_u32,
+                                       [LEDGE_UINT64] = shl_u64};
+static const kernel_table shr_table = {[LEDGE_UINT8] = shr_u8,
+                                       [LEDGE_UINT16] = shr_u16,
+                                       [LEDGE_UINT32] = shr_u32,
+                                       [LEDGE_UINT64] = shr_u64};
+static const kernel_table prelu_table = {
+    TABLE_FLOAT(prelu), [LEDGE_INT8] = prelu_i8, [LEDGE_INT16] = prelu_i16,
+    [LEDGE_INT32] = prelu_i32, [LEDGE_INT64] = prelu_i64};
 
 /* float16 operands: convert blocks to float32, run the float32 kernel, and
  * convert the result back (or write it directly when the output is bool). */
-static void half_kernel(const ew_args *args, void *out, const void *const *in,
-                        const int64_t *step, int64_t n) {
+static void half_kernel(const ew_args *args, void *out, const void *const *in, const int64_t *step,
+                        int64_t n) {
   float xa[EW_HALF_BLOCK], xb[EW_HALF_BLOCK], res[EW_HALF_BLOCK];
   const uint16_t *a = in[0], *b = in[1];
   bool half_out = args->out_dtype == LEDGE_FLOAT16;
@@ -249,8 +267,14 @@ static double load_double(ledge_dtype dt, const void *p, int64_t i) {
 
 static bool is_integer_dtype(ledge_dtype dt) {
   switch (dt) {
-    case LEDGE_INT8: case LEDGE_INT16: case LEDGE_INT32: case LEDGE_INT64:
-    case LEDGE_UINT8: case LEDGE_UINT16: case LEDGE_UINT32: case LEDGE_UINT64: return true;
+    case LEDGE_INT8:
+    case LEDGE_INT16:
+    case LEDGE_INT32:
+    case LEDGE_INT64:
+    case LEDGE_UINT8:
+    case LEDGE_UINT16:
+    case LEDGE_UINT32:
+    case LEDGE_UINT64: return true;
     default: return false;
   }
 }
@@ -356,27 +380,28 @@ static void pow_kernel(const ew_args *args, void *out, const void *const *in, co
 
 /* ---- Where and copies: select by element size ---- */
 
-#define WHERE_KERNEL(fname, T)                                                                     \
-  static void fname(const ew_args *args, void *out_, const void *const *in, const int64_t *step,   \
-                    int64_t n) {                                                                   \
-    T *out = out_;                                                                                 \
-    const uint8_t *c = in[0];                                                                      \
-    const T *x = in[1], *y = in[2];                                                                \
-    for (int64_t i = 0; i < n; i++) out[i] = c[i * step[0]] ? x[i * step[1]] : y[i * step[2]];     \
+#define WHERE_KERNEL(fname, T)                                                                   \
+  static void fname(const ew_args *args, void *out_, const void *const *in, const int64_t *step, \
+                    int64_t n) {                                                                 \
+    T *out = out_;                                                                               \
+    const uint8_t *c = in[0];                                                                    \
+    const T *x = in[1], *y = in[2];                                                              \
+    for (int64_t i = 0; i < n; i++) out[i] = c[i * step[0]] ? x[i * step[1]] : y[i * step[2]];   \
   }
 WHERE_KERNEL(where_1, uint8_t)
 WHERE_KERNEL(where_2, uint16_t)
 WHERE_KERNEL(where_4, uint32_t)
 WHERE_KERNEL(where_8, uint64_t)
 
-#define COPY_KERNEL(fname, T)                                                                      \
-  static void fname(const ew_args *args, void *out_, const void *const *in, const int64_t *step,   \
-                    int64_t n) {                                                                   \
-    T *out = out_;                                                                                 \
-    const T *x = in[0];                                                                            \
-    if (step[0]) memcpy(out, x, (size_t)n * sizeof(T));                                            \
-    else                                                                                           \
-      for (int64_t i = 0; i < n; i++) out[i] = x[0];                                               \
+#define COPY_KERNEL(fname, T)                                                                    \
+  static void fname(const ew_args *args, void *out_, const void *const *in, const int64_t *step, \
+                    int64_t n) {                                                                 \
+    T *out = out_;                                                                               \
+    const T *x = in[0];                                                                          \
+    if (step[0])                                                                                 \
+      memcpy(out, x, (size_t)n * sizeof(T));                                                     \
+    else                                                                                         \
+      for (int64_t i = 0; i < n; i++) out[i] = x[0];                                             \
   }
 COPY_KERNEL(copy_1, uint8_t)
 COPY_KERNEL(copy_2, uint16_t)
@@ -396,8 +421,8 @@ static ew_kernel by_size(size_t size, ew_kernel k1, ew_kernel k2, ew_kernel k4, 
 /* ---- The broadcasting iterator ---- */
 
 typedef struct ew_plan {
-  int rank;                                   /* collapsed rank, at least 1 */
-  int64_t dims[LEDGE_MAX_RANK];               /* collapsed output dims */
+  int rank;                                        /* collapsed rank, at least 1 */
+  int64_t dims[LEDGE_MAX_RANK];                    /* collapsed output dims */
   int64_t stride[EW_MAX_OPERANDS][LEDGE_MAX_RANK]; /* element strides, 0 where broadcast */
   int n_in;
   int64_t count; /* output elements */
@@ -424,8 +449,7 @@ static void ew_plan_init(ew_plan *p, int rank, const int64_t *dims, int n_in, co
     if (dims[d] == 1) continue; /* a dimension of one never moves */
     int last = p->rank - 1;
     bool merge = last >= 0;
-    for (int k = 0; k < n_in && merge; k++)
-      merge = p->stride[k][last] == stride[k][d] * dims[d];
+    for (int k = 0; k < n_in && merge; k++) merge = p->stride[k][last] == stride[k][d] * dims[d];
     if (merge) {
       p->dims[last] *= dims[d];
       for (int k = 0; k < n_in; k++) p->stride[k][last] = stride[k][d];
@@ -542,17 +566,16 @@ static void operand_shape(const lg_node *node, lg_tensor *const *in, int k, int 
 
 /* Checks that all present inputs are there, collects their broadcast
  * shapes, and sets the broadcast output shape into (rank, dims). */
-static lg_status broadcast_inputs(const lg_node *node, lg_tensor *const *in, int n_in,
-                                  int *in_rank, int64_t (*in_dims)[LEDGE_MAX_RANK], int *rank,
-                                  int64_t *dims) {
+static lg_status broadcast_inputs(const lg_node *node, lg_tensor *const *in, int n_in, int *in_rank,
+                                  int64_t (*in_dims)[LEDGE_MAX_RANK], int *rank, int64_t *dims) {
   *rank = 0;
   for (int k = 0; k < n_in; k++) {
     if (!in[k])
       return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': input %d is missing",
                       node->op_type, node->name, k);
     if (in[k]->rank < 0 || in[k]->rank > LEDGE_MAX_RANK || lg_tensor_count(in[k]) < 0)
-      return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': input %d has an invalid shape",
-                      node->op_type, node->name, k);
+      return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': input %d has an invalid shape", node->op_type,
+                      node->name, k);
     operand_shape(node, in, k, &in_rank[k], in_dims[k]);
     if (k == 0) {
       *rank = in_rank[0];
@@ -562,8 +585,7 @@ static lg_status broadcast_inputs(const lg_node *node, lg_tensor *const *in, int
     int64_t tmp[LEDGE_MAX_RANK];
     int r;
     lg_status s = lg_broadcast_shape(*rank, dims, in_rank[k], in_dims[k], &r, tmp);
-    if (s != LEDGE_OK)
-      return lg_error_context(s, "%s node '%s': ", node->op_type, node->name);
+    if (s != LEDGE_OK) return lg_error_context(s, "%s node '%s': ", node->op_type, node->name);
     *rank = r;
     memcpy(dims, tmp, sizeof(int64_t) * (size_t)r);
   }
@@ -589,20 +611,13 @@ typedef struct bin_op {
 } bin_op;
 
 static const bin_op bin_ops[] = {
-    {"Add", BIN_ARITH, &add_table, true},
-    {"Sub", BIN_ARITH, &sub_table, true},
-    {"Mul", BIN_ARITH, &mul_table, true},
-    {"Div", BIN_ARITH, &div_table, true},
-    {"Mod", BIN_ARITH, &mod_table, true},
-    {"PRelu", BIN_ARITH, &prelu_table, true},
-    {"BitShift", BIN_ARITH, &shl_table, false},
-    {"Equal", BIN_COMPARE, &eq_table, true},
-    {"Less", BIN_COMPARE, &lt_table, true},
-    {"Greater", BIN_COMPARE, &gt_table, true},
-    {"LessOrEqual", BIN_COMPARE, &le_table, true},
-    {"GreaterOrEqual", BIN_COMPARE, &ge_table, true},
-    {"And", BIN_LOGIC, &and_table, false},
-    {"Or", BIN_LOGIC, &or_table, false},
+    {"Add", BIN_ARITH, &add_table, true},          {"Sub", BIN_ARITH, &sub_table, true},
+    {"Mul", BIN_ARITH, &mul_table, true},          {"Div", BIN_ARITH, &div_table, true},
+    {"Mod", BIN_ARITH, &mod_table, true},          {"PRelu", BIN_ARITH, &prelu_table, true},
+    {"BitShift", BIN_ARITH, &shl_table, false},    {"Equal", BIN_COMPARE, &eq_table, true},
+    {"Less", BIN_COMPARE, &lt_table, true},        {"Greater", BIN_COMPARE, &gt_table, true},
+    {"LessOrEqual", BIN_COMPARE, &le_table, true}, {"GreaterOrEqual", BIN_COMPARE, &ge_table, true},
+    {"And", BIN_LOGIC, &and_table, false},         {"Or", BIN_LOGIC, &or_table, false},
     {"Xor", BIN_LOGIC, &xor_table, false},
 };
 
@@ -649,13 +664,13 @@ static lg_status binary_infer(lg_node *node, lg_tensor *const *in, lg_tensor *co
   if (!strcmp(op->name, "PRelu")) {
     /* The slope broadcasts to X, never the other way. */
     if (!lg_shape_equal(rank, dims, in[0]->rank, in[0]->dims))
-      return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': slope does not broadcast to X",
-                      node->op_type, node->name);
+      return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': slope does not broadcast to X", node->op_type,
+                      node->name);
   }
   ew_kernel f32;
   if (!bin_kernel(node, op, dt, &f32))
-    return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': dtype %s is not supported",
-                    node->op_type, node->name, ledge_dtype_name(dt));
+    return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': dtype %s is not supported", node->op_type,
+                    node->name, ledge_dtype_name(dt));
   if (out[0]) {
     out[0]->dtype = op->kind == BIN_ARITH ? dt : LEDGE_BOOL;
     lg_tensor_set_shape(out[0], rank, dims);
@@ -674,8 +689,8 @@ static lg_status binary_run(const lg_node *node, lg_tensor *const *in, lg_tensor
   ew_args args = {.n_in = 2, .out_dtype = out[0]->dtype};
   args.kernel = bin_kernel(node, op, in[0]->dtype, &args.f32_kernel);
   if (!args.kernel)
-    return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': dtype %s is not supported",
-                    node->op_type, node->name, ledge_dtype_name(in[0]->dtype));
+    return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': dtype %s is not supported", node->op_type,
+                    node->name, ledge_dtype_name(in[0]->dtype));
   args.out_size = ledge_dtype_size(out[0]->dtype);
   args.in_size[0] = args.in_size[1] = ledge_dtype_size(in[0]->dtype);
   args.act = &node->act;
@@ -735,8 +750,8 @@ static lg_status where_infer(lg_node *node, lg_tensor *const *in, lg_tensor *con
                     ledge_dtype_name(in[2]->dtype));
   size_t size = ledge_dtype_size(in[1]->dtype);
   if (!by_size(size, where_1, where_2, where_4, where_8))
-    return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': dtype %s is not supported",
-                    node->op_type, node->name, ledge_dtype_name(in[1]->dtype));
+    return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': dtype %s is not supported", node->op_type,
+                    node->name, ledge_dtype_name(in[1]->dtype));
   if (out[0]) {
     out[0]->dtype = in[1]->dtype;
     lg_tensor_set_shape(out[0], rank, dims);
@@ -753,8 +768,8 @@ static lg_status where_run(const lg_node *node, lg_tensor *const *in, lg_tensor 
   size_t size = ledge_dtype_size(in[1]->dtype);
   ew_args args = {.n_in = 3, .out_dtype = out[0]->dtype, .out_size = size};
   args.kernel = by_size(size, where_1, where_2, where_4, where_8);
-  if (!args.kernel) return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': bad dtype",
-                                    node->op_type, node->name);
+  if (!args.kernel)
+    return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': bad dtype", node->op_type, node->name);
   args.in_size[0] = 1;
   args.in_size[1] = args.in_size[2] = size;
   const void *data[3] = {in[0]->data, in[1]->data, in[2]->data};
@@ -789,8 +804,8 @@ static lg_status variadic_infer(lg_node *node, lg_tensor *const *in, lg_tensor *
                       node->op_type, node->name, ledge_dtype_name(in[0]->dtype),
                       ledge_dtype_name(in[k]->dtype));
     if (in[k]->rank < 0 || in[k]->rank > LEDGE_MAX_RANK || lg_tensor_count(in[k]) < 0)
-      return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': input %d has an invalid shape",
-                      node->op_type, node->name, k);
+      return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': input %d has an invalid shape", node->op_type,
+                      node->name, k);
     if (k == 0) {
       rank = in[0]->rank;
       memcpy(dims, in[0]->dims, sizeof(int64_t) * (size_t)rank);
@@ -803,11 +818,11 @@ static lg_status variadic_infer(lg_node *node, lg_tensor *const *in, lg_tensor *
   }
   ledge_dtype dt = in[0]->dtype;
   bool is_mean = !strcmp(node->op_type, "Mean");
-  bool supported = dt == LEDGE_FLOAT16 || ((unsigned)dt < N_DTYPES &&
-                                           (*variadic_table(node->op_type))[dt] != NULL);
+  bool supported = dt == LEDGE_FLOAT16 ||
+                   ((unsigned)dt < N_DTYPES && (*variadic_table(node->op_type))[dt] != NULL);
   if (!supported || (is_mean && !is_float_dtype(dt)))
-    return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': dtype %s is not supported",
-                    node->op_type, node->name, ledge_dtype_name(dt));
+    return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': dtype %s is not supported", node->op_type,
+                    node->name, ledge_dtype_name(dt));
   if (lg_shape_count(rank, dims) < 0)
     return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': output shape is too large", node->op_type,
                     node->name);
@@ -830,8 +845,8 @@ static lg_status variadic_run(const lg_node *node, lg_tensor *const *in, lg_tens
 
   ew_args copy = {.n_in = 1, .out_dtype = dt, .out_size = size, .in_size = {size}};
   copy.kernel = by_size(size, copy_1, copy_2, copy_4, copy_8);
-  if (!copy.kernel) return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': bad dtype",
-                                    node->op_type, node->name);
+  if (!copy.kernel)
+    return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': bad dtype", node->op_type, node->name);
   ranks[0] = in[0]->rank;
   memcpy(dims[0], in[0]->dims, sizeof dims[0]);
   const void *first[1] = {in[0]->data};
@@ -859,7 +874,7 @@ static lg_status variadic_run(const lg_node *node, lg_tensor *const *in, lg_tens
     float count_f = (float)node->n_in;
     double count_d = node->n_in;
     uint16_t count_h = lg_float_to_half(count_f);
-    const void *count = dt == LEDGE_FLOAT32 ? (const void *)&count_f
+    const void *count = dt == LEDGE_FLOAT32   ? (const void *)&count_f
                         : dt == LEDGE_FLOAT64 ? (const void *)&count_d
                                               : (const void *)&count_h;
     fold.kernel = dt == LEDGE_FLOAT16 ? half_kernel : div_table[dt];

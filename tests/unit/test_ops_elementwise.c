@@ -11,13 +11,13 @@
 
 static int failures;
 
-#define CHECK(cond)                                                                                \
-  do {                                                                                             \
-    if (!(cond)) {                                                                                 \
-      fprintf(stderr, "%s:%d: CHECK failed: %s (%s)\n", __FILE__, __LINE__, #cond,                 \
-              ledge_last_error());                                                                 \
-      failures++;                                                                                  \
-    }                                                                                              \
+#define CHECK(cond)                                                                \
+  do {                                                                             \
+    if (!(cond)) {                                                                 \
+      fprintf(stderr, "%s:%d: CHECK failed: %s (%s)\n", __FILE__, __LINE__, #cond, \
+              ledge_last_error());                                                 \
+      failures++;                                                                  \
+    }                                                                              \
   } while (0)
 
 static lg_tensor tensor(ledge_dtype dt, int rank, const int64_t *dims, void *data) {
@@ -243,8 +243,7 @@ static void test_unary(void) {
   lg_attr bounds[2] = {attr_float("min", -1), attr_float("max", 1)};
   lg_node clip6 = make_node("Clip", 6, 1, 1, bounds, 2);
   CHECK(run_node(&clip6, in, out, NULL) == LEDGE_OK);
-  CHECK(((float *)to.data)[0] == -1 && ((float *)to.data)[2] == 0.5f &&
-        ((float *)to.data)[5] == 1);
+  CHECK(((float *)to.data)[0] == -1 && ((float *)to.data)[2] == 0.5f && ((float *)to.data)[5] == 1);
   lg_aligned_free(to.data);
 
   /* float16 through the float32 loop. */
@@ -322,6 +321,42 @@ static void test_reduce(void) {
   lg_aligned_free(ti.data);
   k = 4; /* more than the axis has */
   CHECK(topk.op->infer(&topk, kin, kout) != LEDGE_OK);
+
+  /* A small k of a long axis (the selection path, not the full sort), with
+   * many ties, largest and smallest, along the last axis and along axis 0
+   * (strided): the same elements in the same order as picking the best
+   * remaining element k times. */
+  enum { LONG_N = 3000, LONG_K = 12 };
+  static float lx[2 * LONG_N];
+  for (int i = 0; i < 2 * LONG_N; i++) lx[i] = (float)((i * 7919) % 53) - 20.0f;
+  for (int variant = 0; variant < 4; variant++) {
+    bool largest = variant % 2 == 0, along_rows = variant >= 2;
+    int64_t dims[2] = {along_rows ? LONG_N : 2, along_rows ? 2 : LONG_N};
+    lg_tensor tl = tensor(LEDGE_FLOAT32, 2, dims, lx), tlk = {0}, lv = {0}, li = {0};
+    int64_t kk = LONG_K;
+    tlk = tensor(LEDGE_INT64, 1, (int64_t[]){1}, &kk);
+    lg_tensor *lin[] = {&tl, &tlk}, *lout[] = {&lv, &li};
+    lg_attr la[2] = {attr_int("axis", along_rows ? 0 : 1), attr_int("largest", largest)};
+    lg_node ltopk = make_node("TopK", 11, 2, 2, la, 2);
+    CHECK(run_node(&ltopk, lin, lout, NULL) == LEDGE_OK);
+    for (int slice = 0; slice < 2; slice++) {
+      bool used[LONG_N] = {false};
+      for (int r = 0; r < LONG_K; r++) {
+        int best = -1;
+        for (int i = 0; i < LONG_N; i++) {
+          float vi = lx[along_rows ? i * 2 + slice : slice * LONG_N + i];
+          float vb = best < 0 ? 0 : lx[along_rows ? best * 2 + slice : slice * LONG_N + best];
+          if (!used[i] && (best < 0 || (largest ? vi > vb : vi < vb))) best = i;
+        }
+        used[best] = true;
+        int64_t pos = along_rows ? r * 2 + slice : slice * LONG_K + r;
+        CHECK(((int64_t *)li.data)[pos] == best);
+        CHECK(((float *)lv.data)[pos] == lx[along_rows ? best * 2 + slice : slice * LONG_N + best]);
+      }
+    }
+    lg_aligned_free(lv.data);
+    lg_aligned_free(li.data);
+  }
 
   /* CumSum, exclusive and reversed. */
   int32_t cx[4] = {1, 2, 3, 4}, axis = 0;
