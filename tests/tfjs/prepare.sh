@@ -16,7 +16,7 @@ if [[ ! -d $human || ! -d $root/node_modules/nsfwjs || ! -d $root/node_modules/@
   exit 1
 fi
 mkdir -p "$cache"
-"$node" "$here/extract_nsfwjs.js" "$cache/models"
+"$root/scripts/fetch-models" --quiet --models-dir "$cache/models"
 specs=()
 for name in "$@"; do specs+=("$name=$("$here/model_path.sh" "$root" "$cache" "$name")"); done
 "$node" "$here/reference.js" "$cache" "${specs[@]}" 2>&1 |
