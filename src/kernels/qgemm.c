@@ -11,6 +11,7 @@
 #include "kernels/qgemm.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -214,6 +215,53 @@ static void pack_b_block(const lg_qgemm_desc *d, int64_t j0, int64_t cols, uint8
   }
 }
 
+/* ---- Per-thread scratch ----
+ * The packed B block and the row buffers of a task (up to about 0.5 MB,
+ * bounded by the blocking below) live in a buffer that each thread keeps for
+ * its life and grows when a larger GEMM needs more: after the first run at a
+ * shape, runs allocate nothing (the session's promise, checked by
+ * test_no_alloc on int8 models). A pool thread's buffer is freed when the
+ * thread exits. */
+typedef struct qgemm_scratch {
+  uint8_t *data;
+  size_t size;
+} qgemm_scratch;
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static bool scratch_key_ok;
+
+static void scratch_release(void *p) {
+  qgemm_scratch *s = p;
+  lg_aligned_free(s->data);
+  free(s);
+}
+static void scratch_key_create(void) {
+  scratch_key_ok = pthread_key_create(&scratch_key, scratch_release) == 0;
+}
+
+/* size bytes of this thread's scratch, 64-byte aligned; NULL if out of memory. */
+static uint8_t *thread_scratch(size_t size) {
+  pthread_once(&scratch_once, scratch_key_create);
+  if (!scratch_key_ok) return NULL;
+  qgemm_scratch *s = pthread_getspecific(scratch_key);
+  if (!s) {
+    s = calloc(1, sizeof *s);
+    if (!s || pthread_setspecific(scratch_key, s) != 0) {
+      free(s);
+      return NULL;
+    }
+  }
+  if (s->size < size) {
+    lg_aligned_free(s->data);
+    s->size = 0;
+    s->data = lg_aligned_alloc(size);
+    if (!s->data) return NULL;
+    s->size = size;
+  }
+  return s->data;
+}
+
 /* ---- Driver ---- */
 
 typedef struct qgemm_plan {
@@ -228,16 +276,12 @@ static void qgemm_tasks(void *ctx, int64_t begin, int64_t end) {
   int mr = kern->mr, nr = kern->nr;
   size_t panel_bytes = (size_t)(pl->kp * nr) * elem_bytes(kern);
   int64_t max_panels = (pl->nc + nr - 1) / nr, row_cap = max_panels * nr;
-  uint8_t *panels = lg_aligned_alloc(panel_bytes * (size_t)max_panels);
-  uint8_t *rows_tmp = malloc((size_t)(KR_MAX * row_cap));
-  uint8_t *zeros = calloc((size_t)row_cap, 1);
-  if (!panels || !rows_tmp || !zeros) {
-    /* the caller bounded the sizes (a few MB at most) */
-    lg_aligned_free(panels);
-    free(rows_tmp);
-    free(zeros);
-    return;
-  }
+  size_t panels_size = (size_t)lg_align_up(panel_bytes * (size_t)max_panels, 64);
+  size_t rows_size = (size_t)lg_align_up((size_t)(KR_MAX * row_cap), 64);
+  uint8_t *panels = thread_scratch(panels_size + rows_size + (size_t)row_cap);
+  if (!panels) return; /* the caller bounded the sizes (a few MB at most) */
+  uint8_t *rows_tmp = panels + panels_size, *zeros = rows_tmp + rows_size;
+  memset(zeros, 0, (size_t)row_cap);
   int32_t acc[16 * NR_MAX] __attribute__((aligned(64)));
   size_t a_panel_bytes = (size_t)(mr * pl->kp) * elem_bytes(kern);
   size_t out_bytes = d->epi.out == LG_QOUT_U8 || d->epi.out == LG_QOUT_S8 ? 1 : 4;
@@ -259,9 +303,6 @@ static void qgemm_tasks(void *ctx, int64_t begin, int64_t end) {
       }
     }
   }
-  lg_aligned_free(panels);
-  free(rows_tmp);
-  free(zeros);
 }
 
 void lg_qgemm(const lg_qgemm_desc *d, lg_threadpool *pool) {

@@ -595,7 +595,10 @@ typedef struct qdw_ctx {
 static void qdw_planes(void *ctx, int64_t begin, int64_t end) {
   const qdw_ctx *c = ctx;
   const lg_window *w = &c->s->w;
-  int32_t *row = malloc((size_t)w->out[2] * sizeof(int32_t) + 1);
+  /* One output row of sums: on the stack for any real image width, so that
+   * runs allocate nothing. */
+  int32_t stack_row[4096];
+  int32_t *row = w->out[2] <= 4096 ? stack_row : malloc((size_t)w->out[2] * sizeof(int32_t));
   if (!row) return;
   int64_t in_count = w->in[1] * w->in[2], out_count = w->out[1] * w->out[2],
           kk = w->kernel[1] * w->kernel[2];
@@ -624,7 +627,7 @@ static void qdw_planes(void *ctx, int64_t begin, int64_t end) {
                      .row = row};
     c->f->dw_kernel(&a);
   }
-  free(row);
+  if (row != stack_row) free(row);
 }
 
 static void qconv_run_fast(const qfast *f, const qconv_shape *s, const lg_tensor *x, lg_tensor *y,

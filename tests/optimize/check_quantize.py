@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""check_quantize.py LEDGE ORT_RUN_JS WORKDIR: `ledge quantize` and the int8
-runtime against ONNX Runtime.
+"""check_quantize.py LEDGE ORT_RUN_JS WORKDIR [TEST_NO_ALLOC]: `ledge quantize`
+and the int8 runtime against ONNX Runtime.
 
 A small CNN with the layer kinds of the networks we serve (3x3 conv + Relu,
 depthwise stride 2 + Clip(0, 6), 1x1 convs, a residual Add, MaxPool,
@@ -15,6 +15,8 @@ of stacked samples. Then:
     closely than either matches float;
   - int8 stays close to float (output SQNR >= 20 dB; 8 dB for entropy);
   - written as .ledge instead, it gives the same outputs from a smaller file;
+  - runs of the int8 models (.ledge and QDQ) allocate nothing once the
+    session is planned, at 1 and 2 threads (TEST_NO_ALLOC, when given);
   - --keep-float leaves the named layers in float; IDX calibration data works;
   - bad arguments fail with one line and no output file.
 """
@@ -28,6 +30,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 LEDGE, ORT_RUN, WORK = sys.argv[1], sys.argv[2], sys.argv[3]
+NO_ALLOC = sys.argv[4] if len(sys.argv) > 4 else None
 os.makedirs(WORK, exist_ok=True)
 rng = np.random.default_rng(7)
 failures = []
@@ -173,6 +176,11 @@ if p.returncode == 0:
         a, b = ledge_run(ql, x), ledge_run(os.path.join(WORK, "small_cnn_minmax.onnx"), x)
         check(np.array_equal(a, b), "ledge output: sample %d equals the QDQ ONNX model's output" % i)
     check(os.path.getsize(ql) < os.path.getsize(model) / 2, "ledge output: int8 weights make the file smaller")
+    if NO_ALLOC:
+        p = subprocess.run([NO_ALLOC, ql, os.path.join(WORK, "small_cnn_minmax.onnx")], capture_output=True,
+                           text=True, timeout=120)
+        check(p.returncode == 0, "int8 runs allocate nothing after the first (%s)" %
+              (p.stdout + p.stderr).strip().splitlines()[-2:])
 
 # --keep-float leaves the named layers in float; real data as calibration:
 # Fashion-MNIST's IDX file (Debian's dataset-fashion-mnist), gray 28x28
