@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/store.h"
 #include "ledge/ledge.h"
 
 #define MAX_MESSAGE (120 * 1024) /* managed brokers take 128 KB */
@@ -59,7 +60,7 @@ bool ag_emit(ag_agent *a, const char *suffix, const char *json, int priority, bo
   }
   bool ok = ag_outbox_add(a->outbox, topic, json, size, priority, retain, err);
   if (!ok) ag_log(AG_LOG_ERROR, "%s", err);
-  ag_pump(a);
+  if (!a->holding_pump) ag_pump(a);
   return ok;
 }
 
@@ -287,6 +288,18 @@ static void drain_events(ag_agent *a) {
     handle_datagram(a, dgram, n, &from, from_len);
   }
   a->draining_events = false;
+}
+
+/* The store's wait hook while an upload is on the network: components'
+ * events are stored and confirmed (the main loop publishes them after the
+ * upload), and nothing else starts: a deployment offered meanwhile waits for
+ * the main loop rather than running inside the transfer. */
+static void upload_wait(void *ctx) {
+  ag_agent *a = ctx;
+  bool held = a->holding_pump;
+  a->holding_pump = true;
+  drain_events(a);
+  a->holding_pump = held;
 }
 
 static int open_event_socket(ag_agent *a, char *err) {
@@ -611,6 +624,7 @@ int ledged_main(int argc, char **argv) {
     ag_log(AG_LOG_ERROR, "%s", err);
     goto out;
   }
+  ag_store_set_wait_hook(upload_wait, a);
   signal_pipe = a->wake_pipe[1];
   signal_agent = a;
   struct sigaction sa = {.sa_handler = on_signal};
@@ -679,6 +693,7 @@ int ledged_main(int argc, char **argv) {
   ag_children_stop(a);
   rc = 0;
 out:
+  ag_store_set_wait_hook(NULL, NULL);
   ag_link_destroy(a->link);
   ag_uploads_close(a->uploads);
   ag_outbox_close(a->outbox);

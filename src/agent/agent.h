@@ -73,6 +73,7 @@ typedef struct ag_agent {
   int64_t published_upto;
   bool connected;
   bool draining_events; /* drain_events is on the stack (ag_emit pumps again) */
+  bool holding_pump;    /* inside an upload's wait: ag_emit stores, the main loop publishes */
   double next_status_at;
 
   volatile sig_atomic_t stop, reload;

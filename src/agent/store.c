@@ -237,7 +237,27 @@ bool ag_fetch(const ag_s3 *s3, const char *uri, const char *part_path, int64_t m
 typedef struct put_state {
   const char *data;
   int64_t size, pos;
+  double last_hook;
 } put_state;
+
+static void (*wait_hook)(void *ctx);
+static void *wait_hook_ctx;
+
+void ag_store_set_wait_hook(void (*fn)(void *ctx), void *ctx) {
+  wait_hook = fn;
+  wait_hook_ctx = ctx;
+}
+
+static int on_put_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                           curl_off_t ulnow) {
+  put_state *st = userdata;
+  double now = ag_now();
+  if (wait_hook && now - st->last_hook >= 0.1) {
+    st->last_hook = now;
+    wait_hook(wait_hook_ctx);
+  }
+  return 0;
+}
 
 static size_t on_read(char *buf, size_t size, size_t n, void *userdata) {
   put_state *st = userdata;
@@ -292,6 +312,9 @@ bool ag_store_put_meta(const ag_s3 *s3, const char *store_url, const char *key, 
   curl_easy_setopt(curl, CURLOPT_READDATA, &st);
   curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
+  curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_put_progress);
+  curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &st);
+  curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 20L);

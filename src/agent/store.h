@@ -39,6 +39,13 @@ bool ag_store_put(const ag_s3 *s3, const char *store_url, const char *key, const
  * sent as x-amz-meta-<name> headers to S3; a file store ignores it. */
 bool ag_store_put_meta(const ag_s3 *s3, const char *store_url, const char *key, const void *data,
                        int64_t size, const char *content_type, const char *const *meta, char *err);
+/* Work to do while an upload to a remote store waits on the network (a slow
+ * or stalled link can hold one for minutes): fn(ctx) is called about every
+ * 100 ms from inside the transfer. The agent answers its components' events
+ * there, so a pipeline is never held up by an upload. One per process; NULL
+ * removes it. fn must not start another upload. */
+void ag_store_set_wait_hook(void (*fn)(void *ctx), void *ctx);
+
 /* The URI of key in store_url. */
 void ag_store_uri(const char *store_url, const char *key, char *out, size_t size);
 

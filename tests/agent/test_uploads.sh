@@ -5,7 +5,8 @@
 #   S3 store (s3rver) that is down at first, uploads are retried with backoff and
 #   arrive once it is up, with x-amz-meta-* metadata; a bandwidth budget of
 #   1.5 images per hour lets one through and holds the rest, which survive a
-#   kill -9 of the agent.
+#   kill -9 of the agent. While an upload hangs on a store that does not
+#   answer, the agent still confirms its components' events.
 source "$(dirname "$0")/lib.sh"
 make_fleet
 start_broker
@@ -59,3 +60,42 @@ start_agent car2
 sleep 1
 [[ $(pending) == 2 && -f car2/uploads-queue/ev3.jpg && -f car2/uploads-queue/ev4.jpg ]] || fail "queued uploads lost across kill -9"
 ok "budget of $budget bytes/hour: one image through, two held, kept across a kill -9"
+
+# A store that takes the upload and then does not answer (a stalled link):
+# the agent keeps confirming its components' events meanwhile. The store
+# holds the PUT until the test creates release; the event is confirmed while
+# it is held (ordering, not timing: a blocked agent would never answer
+# `--emit` before the release, and --emit gives up after 10 s).
+STALL_PORT=$(free_port)
+"$PY" - "$STALL_PORT" "$WORK" <<'PYEOF' >stall.log 2>&1 &
+import http.server, os, sys, time
+port, work = int(sys.argv[1]), sys.argv[2]
+class Stall(http.server.BaseHTTPRequestHandler):
+    def do_PUT(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        open(os.path.join(work, "stall.holding"), "w").close()
+        while not os.path.exists(os.path.join(work, "stall.release")):
+            time.sleep(0.05)
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", port), Stall).serve_forever()
+PYEOF
+PIDS+=("$!")
+wait_for 30 "$PY" -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$STALL_PORT" ||
+  fail "the stalling store did not start"
+provision car3 cars
+printf 'upload_store = s3://frames/cars\ns3_endpoint = http://127.0.0.1:%s\ns3_access_key = S3RVER\ns3_secret_key = S3RVER\n' \
+  "$STALL_PORT" >>car3/ledged.conf
+start_agent car3
+"$LEDGED" --config car3/ledged.conf --upload "$JPG" --event-id ev5 >/dev/null || fail "upload refused"
+wait_for 30 test -f stall.holding || fail "the upload never reached the stalling store"
+"$LEDGED" --config car3/ledged.conf --emit events '{"during": "a stalled upload"}' >emit.txt 2>&1 ||
+  fail "the agent did not confirm an event while an upload hung: $(cat emit.txt)"
+[[ ! -e stall.release ]] || fail "the test released the store too early; it proves nothing"
+touch stall.release
+wait_for 30 bash -c "[[ \$(\"$PY\" -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"select count(*) from uploads\").fetchone()[0])' '$WORK/car3/outbox.db') == 0 ]]" ||
+  fail "the upload did not finish after the store answered"
+ok "an upload hanging on the store: the agent confirmed a component's event meanwhile, then finished the upload"
