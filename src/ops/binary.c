@@ -265,24 +265,6 @@ static double load_double(ledge_dtype dt, const void *p, int64_t i) {
   }
 }
 
-static bool is_integer_dtype(ledge_dtype dt) {
-  switch (dt) {
-    case LEDGE_INT8:
-    case LEDGE_INT16:
-    case LEDGE_INT32:
-    case LEDGE_INT64:
-    case LEDGE_UINT8:
-    case LEDGE_UINT16:
-    case LEDGE_UINT32:
-    case LEDGE_UINT64: return true;
-    default: return false;
-  }
-}
-
-static bool is_float_dtype(ledge_dtype dt) {
-  return dt == LEDGE_FLOAT32 || dt == LEDGE_FLOAT64 || dt == LEDGE_FLOAT16;
-}
-
 static int64_t load_int(ledge_dtype dt, const void *p, int64_t i) {
   switch (dt) {
     case LEDGE_INT8: return ((const int8_t *)p)[i];
@@ -363,7 +345,7 @@ static void pow_kernel(const ew_args *args, void *out, const void *const *in, co
     for (int64_t i = 0; i < n; i++) o[i] = powf(a[i * step[0]], b[i * step[1]]);
     return;
   }
-  if (is_integer_dtype(ta) && is_integer_dtype(tb)) {
+  if (lg_dtype_is_integer(ta) && lg_dtype_is_integer(tb)) {
     for (int64_t i = 0; i < n; i++) {
       int64_t base = load_int(ta, in[0], i * step[0]);
       int64_t exponent = load_int(tb, in[1], i * step[1]);
@@ -707,7 +689,7 @@ static lg_status pow_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const
   int64_t in_dims[2][LEDGE_MAX_RANK], dims[LEDGE_MAX_RANK];
   LG_TRY(broadcast_inputs(node, in, 2, in_rank, in_dims, &rank, dims));
   for (int k = 0; k < 2; k++)
-    if (!is_float_dtype(in[k]->dtype) && !is_integer_dtype(in[k]->dtype))
+    if (!lg_dtype_is_float(in[k]->dtype) && !lg_dtype_is_integer(in[k]->dtype))
       return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': input %d has unsupported dtype %s",
                       node->op_type, node->name, k, ledge_dtype_name(in[k]->dtype));
   if (out[0]) {
@@ -820,7 +802,7 @@ static lg_status variadic_infer(lg_node *node, lg_tensor *const *in, lg_tensor *
   bool is_mean = !strcmp(node->op_type, "Mean");
   bool supported = dt == LEDGE_FLOAT16 ||
                    ((unsigned)dt < N_DTYPES && (*variadic_table(node->op_type))[dt] != NULL);
-  if (!supported || (is_mean && !is_float_dtype(dt)))
+  if (!supported || (is_mean && !lg_dtype_is_float(dt)))
     return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': dtype %s is not supported", node->op_type,
                     node->name, ledge_dtype_name(dt));
   if (lg_shape_count(rank, dims) < 0)

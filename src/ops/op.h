@@ -57,6 +57,27 @@ const lg_op_def *lg_op_find(const char *domain, const char *op_type);
 /* Calls fn(ctx, def) for every registered operator (for listings and docs). */
 void lg_op_foreach(void (*fn)(void *ctx, const lg_op_def *def), void *ctx);
 
+/* dtype families, as the operators' type constraints name them. */
+static inline bool lg_dtype_is_float(ledge_dtype dt) {
+  return dt == LEDGE_FLOAT32 || dt == LEDGE_FLOAT64 || dt == LEDGE_FLOAT16;
+}
+static inline bool lg_dtype_is_integer(ledge_dtype dt) {
+  switch (dt) {
+    case LEDGE_INT8:
+    case LEDGE_INT16:
+    case LEDGE_INT32:
+    case LEDGE_INT64:
+    case LEDGE_UINT8:
+    case LEDGE_UINT16:
+    case LEDGE_UINT32:
+    case LEDGE_UINT64: return true;
+    default: return false;
+  }
+}
+static inline bool lg_dtype_is_numeric(ledge_dtype dt) {
+  return lg_dtype_is_float(dt) || lg_dtype_is_integer(dt);
+}
+
 /* Helpers for infer functions. */
 /* Fails with a clear message unless 'in' has one of the listed float dtypes. */
 lg_status lg_check_float(const lg_node *node, const lg_tensor *in, int index);

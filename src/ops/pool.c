@@ -40,10 +40,6 @@ static inline void store_value(void *data, ledge_dtype dtype, int64_t i, double 
   }
 }
 
-static bool is_float_dtype(ledge_dtype t) {
-  return t == LEDGE_FLOAT32 || t == LEDGE_FLOAT64 || t == LEDGE_FLOAT16;
-}
-
 typedef struct pool_shape {
   pool_kind kind;
   int64_t batch, channels;
@@ -63,7 +59,7 @@ static lg_status pool_analyze(const lg_node *node, const lg_tensor *x, pool_shap
   memset(s, 0, sizeof *s);
   s->kind = kind_of(node);
   bool ints_ok = s->kind == POOL_MAX;
-  if (!is_float_dtype(x->dtype) &&
+  if (!lg_dtype_is_float(x->dtype) &&
       !(ints_ok && (x->dtype == LEDGE_INT8 || x->dtype == LEDGE_UINT8)))
     return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': dtype %s is not supported", node->op_type,
                     node->name, ledge_dtype_name(x->dtype));
@@ -333,7 +329,7 @@ static lg_status global_pool_infer(lg_node *node, lg_tensor *const *in, lg_tenso
   if (!x)
     return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': input is missing", node->op_type,
                     node->name);
-  if (!is_float_dtype(x->dtype))
+  if (!lg_dtype_is_float(x->dtype))
     return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': dtype %s is not supported", node->op_type,
                     node->name, ledge_dtype_name(x->dtype));
   if (x->rank < 2 || lg_tensor_count(x) < 0)

@@ -17,27 +17,6 @@
 
 /* ---- dtype helpers ---- */
 
-static bool is_float_dtype(ledge_dtype dt) {
-  return dt == LEDGE_FLOAT32 || dt == LEDGE_FLOAT64 || dt == LEDGE_FLOAT16;
-}
-
-static bool is_numeric_dtype(ledge_dtype dt) {
-  switch (dt) {
-    case LEDGE_FLOAT32:
-    case LEDGE_FLOAT64:
-    case LEDGE_FLOAT16:
-    case LEDGE_INT8:
-    case LEDGE_INT16:
-    case LEDGE_INT32:
-    case LEDGE_INT64:
-    case LEDGE_UINT8:
-    case LEDGE_UINT16:
-    case LEDGE_UINT32:
-    case LEDGE_UINT64: return true;
-    default: return false;
-  }
-}
-
 /* Converts to int64 without undefined behaviour: truncates toward zero,
  * saturates, NaN gives 0. */
 static int64_t double_to_int64(double v) {
@@ -88,7 +67,7 @@ static lg_status check_input(const lg_node *node, const lg_tensor *x) {
   if (x->rank < 0 || x->rank > LEDGE_MAX_RANK || lg_tensor_count(x) < 0)
     return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': input has an invalid shape", node->op_type,
                     node->name);
-  if (!is_numeric_dtype(x->dtype))
+  if (!lg_dtype_is_numeric(x->dtype))
     return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': dtype %s is not supported", node->op_type,
                     node->name, ledge_dtype_name(x->dtype));
   return LEDGE_OK;
@@ -665,7 +644,7 @@ static lg_status cumsum_run(const lg_node *node, lg_tensor *const *in, lg_tensor
   bool exclusive = lg_attr_int(node, "exclusive", 0) != 0;
   bool reverse = lg_attr_int(node, "reverse", 0) != 0;
   axis_view v = view_along(in[0], axis);
-  bool integer = !is_float_dtype(in[0]->dtype);
+  bool integer = !lg_dtype_is_float(in[0]->dtype);
   for (int64_t o = 0; o < v.outer; o++) {
     for (int64_t in_i = 0; in_i < v.inner; in_i++) {
       int64_t base = o * v.n * v.inner + in_i;

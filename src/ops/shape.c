@@ -20,8 +20,8 @@
 /* Every operator here writes output 0; a node that omits it is malformed. */
 static lg_status need_output(const lg_node *node, lg_tensor *const *out) {
   if (node->n_out < 1 || !out[0])
-    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': output 0 is missing",
-                    node->op_type, node->name);
+    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': output 0 is missing", node->op_type,
+                    node->name);
   return LEDGE_OK;
 }
 
@@ -44,8 +44,8 @@ static lg_status check_shape(const lg_node *node, int rank, const int64_t *dims,
 
 static lg_status need_input(const lg_node *node, lg_tensor *const *in, int i) {
   if (i >= node->n_in || !in[i])
-    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': input %d is missing",
-                    node->op_type, node->name, i);
+    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': input %d is missing", node->op_type,
+                    node->name, i);
   return LEDGE_OK;
 }
 
@@ -131,8 +131,10 @@ static lg_status reshape_infer(lg_node *node, lg_tensor *const *in, lg_tensor *c
   for (int i = 0; i < n; i++) {
     if (shape[i] == 0 && !allow_zero) {
       if (i >= in[0]->rank)
-        return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': shape[%d] = 0 copies a dim the input "
-                        "(rank %d) does not have", node->op_type, node->name, i, in[0]->rank);
+        return lg_error(LEDGE_ERR_SHAPE,
+                        "%s node '%s': shape[%d] = 0 copies a dim the input "
+                        "(rank %d) does not have",
+                        node->op_type, node->name, i, in[0]->rank);
       shape[i] = in[0]->dims[i];
     }
     if (shape[i] == -1) {
@@ -152,9 +154,10 @@ static lg_status reshape_infer(lg_node *node, lg_tensor *const *in, lg_tensor *c
   }
   if (infer_at >= 0) {
     if (known == 0 || in_count % known != 0)
-      return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': cannot infer the -1 dim: %lld elements "
-                      "into blocks of %lld", node->op_type, node->name, (long long)in_count,
-                      (long long)known);
+      return lg_error(LEDGE_ERR_SHAPE,
+                      "%s node '%s': cannot infer the -1 dim: %lld elements "
+                      "into blocks of %lld",
+                      node->op_type, node->name, (long long)in_count, (long long)known);
     shape[infer_at] = in_count / known;
     known = in_count;
   }
@@ -206,8 +209,10 @@ static lg_status squeeze_infer(lg_node *node, lg_tensor *const *in, lg_tensor *c
   for (int k = 0; k < n; k++) {
     int a;
     if (!lg_normalize_axis(axes[k], rank, &a))
-      return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': axis %lld out of range for "
-                      "rank %d", node->op_type, node->name, (long long)axes[k], rank);
+      return lg_error(LEDGE_ERR_INVALID_ARGUMENT,
+                      "%s node '%s': axis %lld out of range for "
+                      "rank %d",
+                      node->op_type, node->name, (long long)axes[k], rank);
     if (in[0]->dims[a] != 1)
       return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': cannot squeeze axis %d of size %lld",
                       node->op_type, node->name, a, (long long)in[0]->dims[a]);
@@ -234,14 +239,16 @@ static lg_status unsqueeze_infer(lg_node *node, lg_tensor *const *in, lg_tensor 
                     node->name);
   int rank = in[0]->rank + n;
   if (rank > LEDGE_MAX_RANK)
-    return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': output rank %d exceeds %d",
-                    node->op_type, node->name, rank, LEDGE_MAX_RANK);
+    return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': output rank %d exceeds %d", node->op_type,
+                    node->name, rank, LEDGE_MAX_RANK);
   bool inserted[LEDGE_MAX_RANK] = {false};
   for (int k = 0; k < n; k++) {
     int a;
     if (!lg_normalize_axis(axes[k], rank, &a) || inserted[a])
-      return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': axis %lld is out of range for "
-                      "rank %d or repeated", node->op_type, node->name, (long long)axes[k], rank);
+      return lg_error(LEDGE_ERR_INVALID_ARGUMENT,
+                      "%s node '%s': axis %lld is out of range for "
+                      "rank %d or repeated",
+                      node->op_type, node->name, (long long)axes[k], rank);
     inserted[a] = true;
   }
   int64_t dims[LEDGE_MAX_RANK];
@@ -257,8 +264,8 @@ static lg_status identity_infer(lg_node *node, lg_tensor *const *in, lg_tensor *
   LG_TRY(need_output(node, out));
   LG_TRY(need_input(node, in, 0));
   if (ledge_dtype_size(in[0]->dtype) == 0)
-    return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': dtype %s is not supported",
-                    node->op_type, node->name, ledge_dtype_name(in[0]->dtype));
+    return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': dtype %s is not supported", node->op_type,
+                    node->name, ledge_dtype_name(in[0]->dtype));
   out[0]->dtype = in[0]->dtype;
   lg_tensor_set_shape(out[0], in[0]->rank, in[0]->dims);
   return LEDGE_OK;
@@ -283,8 +290,10 @@ static lg_status dropout_check_mode(const lg_node *node, lg_tensor *const *in) {
     ratio = lg_tensor_get_double(in[1], 0);
   }
   if (training && ratio != 0.0)
-    return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': training mode (random dropout) is "
-                    "not supported", node->op_type, node->name);
+    return lg_error(LEDGE_ERR_UNSUPPORTED,
+                    "%s node '%s': training mode (random dropout) is "
+                    "not supported",
+                    node->op_type, node->name);
   return LEDGE_OK;
 }
 
@@ -324,7 +333,10 @@ static lg_status dropout_run(const lg_node *node, lg_tensor *const *in, lg_tenso
           case LEDGE_FLOAT32: *(float *)dst = 1.0f; break;
           case LEDGE_FLOAT64: *(double *)dst = 1.0; break;
           case LEDGE_FLOAT16: *(uint16_t *)dst = lg_float_to_half(1.0f); break;
-          default: memset(dst, 0, elem); *dst = 1; break; /* little-endian integer one */
+          default:
+            memset(dst, 0, elem);
+            *dst = 1;
+            break; /* little-endian integer one */
         }
       }
     }
@@ -374,7 +386,8 @@ static lg_status constant_find(const lg_node *node, constant_source *src) {
     src->rank = 1;
     return LEDGE_OK;
   }
-  return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': no supported value attribute (value, "
+  return lg_error(LEDGE_ERR_UNSUPPORTED,
+                  "%s node '%s': no supported value attribute (value, "
                   "value_float(s), value_int(s)); sparse and string constants are unsupported",
                   node->op_type, node->name);
 }
@@ -390,8 +403,8 @@ static lg_status constant_infer(lg_node *node, lg_tensor *const *in, lg_tensor *
                       node->op_type, node->name, ledge_dtype_name(t->dtype));
     LG_TRY(check_shape(node, t->rank, t->dims, t->dtype));
     if (!t->data && lg_tensor_count(t) > 0)
-      return lg_error(LEDGE_ERR_FORMAT, "%s node '%s': the value tensor has no data",
-                      node->op_type, node->name);
+      return lg_error(LEDGE_ERR_FORMAT, "%s node '%s': the value tensor has no data", node->op_type,
+                      node->name);
     out[0]->dtype = t->dtype;
     lg_tensor_set_shape(out[0], t->rank, t->dims);
     return LEDGE_OK;
@@ -426,16 +439,20 @@ static lg_status constant_of_shape_infer(lg_node *node, lg_tensor *const *in,
   LG_TRY(lg_require_const(node, in[0], 0));
   int64_t n = lg_tensor_count(in[0]);
   if (in[0]->rank != 1 || n > LEDGE_MAX_RANK)
-    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': the shape must be a 1-D tensor "
-                    "of at most %d dims", node->op_type, node->name, LEDGE_MAX_RANK);
+    return lg_error(LEDGE_ERR_INVALID_ARGUMENT,
+                    "%s node '%s': the shape must be a 1-D tensor "
+                    "of at most %d dims",
+                    node->op_type, node->name, LEDGE_MAX_RANK);
   int64_t dims[LEDGE_MAX_RANK];
   for (int64_t i = 0; i < n; i++) dims[i] = lg_tensor_get_int(in[0], i);
   const lg_tensor *value = lg_attr_tensor(node, "value");
   ledge_dtype dtype = LEDGE_FLOAT32;
   if (value) {
     if (lg_tensor_count(value) != 1 || !value->data || ledge_dtype_size(value->dtype) == 0)
-      return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': value must hold one element "
-                      "of a numeric type", node->op_type, node->name);
+      return lg_error(LEDGE_ERR_INVALID_ARGUMENT,
+                      "%s node '%s': value must hold one element "
+                      "of a numeric type",
+                      node->op_type, node->name);
     dtype = value->dtype;
   }
   LG_TRY(check_shape(node, (int)n, dims, dtype));
@@ -467,8 +484,10 @@ static lg_status expand_infer(lg_node *node, lg_tensor *const *in, lg_tensor *co
   LG_TRY(lg_require_const(node, in[1], 1));
   int64_t n = lg_tensor_count(in[1]);
   if (in[1]->rank != 1 || n > LEDGE_MAX_RANK)
-    return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': the shape must be a 1-D tensor "
-                    "of at most %d dims", node->op_type, node->name, LEDGE_MAX_RANK);
+    return lg_error(LEDGE_ERR_INVALID_ARGUMENT,
+                    "%s node '%s': the shape must be a 1-D tensor "
+                    "of at most %d dims",
+                    node->op_type, node->name, LEDGE_MAX_RANK);
   int64_t shape[LEDGE_MAX_RANK], dims[LEDGE_MAX_RANK];
   for (int64_t i = 0; i < n; i++) {
     shape[i] = lg_tensor_get_int(in[1], i);
@@ -478,8 +497,7 @@ static lg_status expand_infer(lg_node *node, lg_tensor *const *in, lg_tensor *co
   }
   int rank;
   lg_status st = lg_broadcast_shape(in[0]->rank, in[0]->dims, (int)n, shape, &rank, dims);
-  if (st != LEDGE_OK)
-    return lg_error_context(st, "%s node '%s': ", node->op_type, node->name);
+  if (st != LEDGE_OK) return lg_error_context(st, "%s node '%s': ", node->op_type, node->name);
   LG_TRY(check_shape(node, rank, dims, in[0]->dtype));
   out[0]->dtype = in[0]->dtype;
   lg_tensor_set_shape(out[0], rank, dims);
@@ -536,25 +554,23 @@ static bool range_dtype_ok(ledge_dtype d) {
          d == LEDGE_INT64;
 }
 
-static bool is_float_dtype(ledge_dtype d) {
-  return d == LEDGE_FLOAT32 || d == LEDGE_FLOAT64 || d == LEDGE_FLOAT16;
-}
-
 static lg_status range_infer(lg_node *node, lg_tensor *const *in, lg_tensor *const *out) {
   LG_TRY(need_output(node, out));
   for (int i = 0; i < 3; i++) {
     LG_TRY(need_input(node, in, i));
     LG_TRY(lg_require_const(node, in[i], i));
     if (lg_tensor_count(in[i]) != 1 || in[i]->dtype != in[0]->dtype)
-      return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': start, limit and delta must be "
-                      "scalars of one dtype", node->op_type, node->name);
+      return lg_error(LEDGE_ERR_INVALID_ARGUMENT,
+                      "%s node '%s': start, limit and delta must be "
+                      "scalars of one dtype",
+                      node->op_type, node->name);
   }
   ledge_dtype dtype = in[0]->dtype;
   if (!range_dtype_ok(dtype))
-    return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': dtype %s is not supported",
-                    node->op_type, node->name, ledge_dtype_name(dtype));
+    return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': dtype %s is not supported", node->op_type,
+                    node->name, ledge_dtype_name(dtype));
   int64_t n;
-  if (is_float_dtype(dtype)) {
+  if (lg_dtype_is_float(dtype)) {
     double start = lg_tensor_get_double(in[0], 0), limit = lg_tensor_get_double(in[1], 0);
     double delta = lg_tensor_get_double(in[2], 0);
     double steps = ceil((limit - start) / delta);
@@ -579,8 +595,8 @@ static lg_status range_infer(lg_node *node, lg_tensor *const *in, lg_tensor *con
     } else {
       int64_t diff;
       if (__builtin_sub_overflow(limit, start, &diff))
-        return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': range overflows",
-                        node->op_type, node->name);
+        return lg_error(LEDGE_ERR_INVALID_ARGUMENT, "%s node '%s': range overflows", node->op_type,
+                        node->name);
       n = diff / delta + (diff % delta != 0);
     }
   }
@@ -627,8 +643,8 @@ static lg_status eyelike_infer(lg_node *node, lg_tensor *const *in, lg_tensor *c
   LG_TRY(need_output(node, out));
   LG_TRY(need_input(node, in, 0));
   if (in[0]->rank != 2)
-    return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': input must be 2-D, got rank %d",
-                    node->op_type, node->name, in[0]->rank);
+    return lg_error(LEDGE_ERR_SHAPE, "%s node '%s': input must be 2-D, got rank %d", node->op_type,
+                    node->name, in[0]->rank);
   int64_t dtype = lg_attr_int(node, "dtype", in[0]->dtype);
   if (dtype == LEDGE_STRING || ledge_dtype_size((ledge_dtype)dtype) == 0)
     return lg_error(LEDGE_ERR_UNSUPPORTED, "%s node '%s': dtype %lld is not supported",
@@ -661,15 +677,37 @@ static lg_status eyelike_run(const lg_node *node, lg_tensor *const *in, lg_tenso
 const lg_op_def lg_ops_shape[] = {
     {"Shape", "", shape_infer, shape_run, false, true},
     {"Size", "", size_infer, size_run, false, true},
-    {.name = "Reshape", .domain = "", .infer = reshape_infer, .run = run_copy, .alias = LG_ALIAS_VIEW},
-    {.name = "Flatten", .domain = "", .infer = flatten_infer, .run = run_copy, .alias = LG_ALIAS_VIEW},
-    {.name = "Squeeze", .domain = "", .infer = squeeze_infer, .run = run_copy, .alias = LG_ALIAS_VIEW},
-    {.name = "Unsqueeze", .domain = "", .infer = unsqueeze_infer, .run = run_copy, .alias = LG_ALIAS_VIEW},
-    {.name = "Identity", .domain = "", .infer = identity_infer, .run = run_copy, .alias = LG_ALIAS_VIEW},
+    {.name = "Reshape",
+     .domain = "",
+     .infer = reshape_infer,
+     .run = run_copy,
+     .alias = LG_ALIAS_VIEW},
+    {.name = "Flatten",
+     .domain = "",
+     .infer = flatten_infer,
+     .run = run_copy,
+     .alias = LG_ALIAS_VIEW},
+    {.name = "Squeeze",
+     .domain = "",
+     .infer = squeeze_infer,
+     .run = run_copy,
+     .alias = LG_ALIAS_VIEW},
+    {.name = "Unsqueeze",
+     .domain = "",
+     .infer = unsqueeze_infer,
+     .run = run_copy,
+     .alias = LG_ALIAS_VIEW},
+    {.name = "Identity",
+     .domain = "",
+     .infer = identity_infer,
+     .run = run_copy,
+     .alias = LG_ALIAS_VIEW},
     {.name = "Dropout", .domain = "", .infer = dropout_infer, .run = dropout_run},
     {.name = "Constant", .domain = "", .infer = constant_infer, .run = constant_run},
-    {.name = "ConstantOfShape", .domain = "",
-     .infer = constant_of_shape_infer, .run = constant_of_shape_run},
+    {.name = "ConstantOfShape",
+     .domain = "",
+     .infer = constant_of_shape_infer,
+     .run = constant_of_shape_run},
     {.name = "Expand", .domain = "", .infer = expand_infer, .run = expand_run},
     {.name = "Range", .domain = "", .infer = range_infer, .run = range_run},
     {.name = "EyeLike", .domain = "", .infer = eyelike_infer, .run = eyelike_run},
