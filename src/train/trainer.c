@@ -139,6 +139,53 @@ static int fail(const char *what) {
   return 1;
 }
 
+/* A pruned model's zeros (ledge prune --method magnitude) stay zero through
+ * fine-tuning: for every trainable weight tensor (rank >= 2) of a pretrained
+ * network that is at least 10% exact zeros, the positions of its zeros,
+ * written back to zero after every optimizer step. Without it the first step
+ * would fill them in and the sparsity would be gone. */
+typedef struct zero_mask {
+  int value;
+  int64_t n;
+  int64_t *idx;
+} zero_mask;
+
+static int zero_masks_build(const tr_net *net, zero_mask **out, int64_t *zeros_out) {
+  *out = NULL;
+  *zeros_out = 0;
+  zero_mask *masks = calloc((size_t)net->n_params + 1, sizeof *masks);
+  if (!masks) return -1;
+  int n = 0;
+  for (int i = 0; i < net->n_params; i++) {
+    const tr_value *v = &net->values[net->params[i]];
+    if (v->frozen || v->rank < 2 || !v->data) continue;
+    int64_t zeros = 0;
+    for (int64_t k = 0; k < v->count; k++) zeros += v->data[k] == 0.0f;
+    if (zeros * 10 < v->count) continue;
+    int64_t *idx = malloc(sizeof(int64_t) * (size_t)zeros);
+    if (!idx) break;
+    int64_t m = 0;
+    for (int64_t k = 0; k < v->count; k++)
+      if (v->data[k] == 0.0f) idx[m++] = k;
+    masks[n++] = (zero_mask){net->params[i], zeros, idx};
+    *zeros_out += zeros;
+  }
+  *out = masks;
+  return n;
+}
+
+static void zero_masks_apply(tr_net *net, const zero_mask *masks, int n) {
+  for (int i = 0; i < n; i++) {
+    float *d = net->values[masks[i].value].data;
+    for (int64_t k = 0; k < masks[i].n; k++) d[masks[i].idx[k]] = 0.0f;
+  }
+}
+
+static void zero_masks_free(zero_mask *masks, int n) {
+  for (int i = 0; i < n; i++) free(masks[i].idx);
+  free(masks);
+}
+
 int tr_open_data(const tr_train_config *cfg, train_dataset **all, train_dataset **train,
                  train_dataset **val) {
   char err[512];
@@ -212,6 +259,8 @@ int tr_train_run(const tr_train_config *cfg) {
   train_dataset *train_all = NULL, *train = NULL, *val = NULL;
   train_loader *ld = NULL, *vld = NULL;
   tr_net *net = NULL;
+  zero_mask *masks = NULL;
+  int n_masks = 0;
   tr_optimizer *opt = NULL;
   FILE *metrics = NULL, *dat = NULL;
   char datpath[4096] = "";
@@ -284,6 +333,17 @@ int tr_train_run(const tr_train_config *cfg) {
   if ((st = tr_optimizer_create(net, &cfg->optim, &opt)) != LEDGE_OK) {
     rc = fail("optimizer");
     goto out;
+  }
+  if (cfg->pretrained) {
+    int64_t zeros = 0;
+    n_masks = zero_masks_build(net, &masks, &zeros);
+    if (n_masks < 0) {
+      rc = fail("out of memory");
+      goto out;
+    }
+    if (n_masks > 0 && lead)
+      fprintf(stderr, "ledge train: %lld pruned weights in %d layers stay zero while fine-tuning\n",
+              (long long)zeros, n_masks);
   }
 
   /* Loaders. */
@@ -435,6 +495,7 @@ int tr_train_run(const tr_train_config *cfg) {
           }
         }
       tr_optimizer_step(opt, net, lr);
+      zero_masks_apply(net, masks, n_masks);
       pr.steps++;
       loss_sum += loss * b.count;
       hits += (long)correct;
@@ -562,6 +623,7 @@ out:
   train_loader_destroy(ld);
   train_loader_destroy(vld);
   tr_optimizer_destroy(opt);
+  zero_masks_free(masks, n_masks);
   tr_net_destroy(net);
   if (train != train_all) train_dataset_destroy(train);
   train_dataset_destroy(train_all);

@@ -17,7 +17,8 @@ on real data (Debian's dataset-fashion-mnist), label `train`.
   export  a CNN with batch normalization and dropout trained briefly and
           exported to ONNX (BN folded): `ledge run` on 300 test images gives
           the same accuracy as the trainer's own validation, and ONNX Runtime
-          (onnxruntime-node) gives the same logits as ledge (1e-4 relative).
+          (onnxruntime-node) gives the same logits as ledge (1e-4 relative);
+          magnitude-pruned and fine-tuned, its zeros stay where they were.
   groups  an image folder whose file names carry a subject (p0..p5): with
           --validation-group whole subjects go to validation and none to both
           sides; a pattern that matches nothing fails with one line; a
@@ -174,6 +175,31 @@ elif MODE == "export":
         r = train(["--train", TRAIN, "--limit", "256", "--pretrained", model, "--freeze-until", "MaxPool_14", "--mini-batch-size", "32", "--epochs", "1", "--json"])
         check(r.returncode == 0 and "trainable" in r.stderr,
               "fine-tuning the exported model with a frozen backbone runs (%s)" % r.stderr.strip().splitlines()[:1])
+        # Magnitude-pruned, then fine-tuned: the pruned weights stay zero.
+        pruned, tuned = os.path.join(WORK, "pruned.onnx"), os.path.join(WORK, "pruned_tuned.onnx")
+        p = subprocess.run([LEDGE, "prune", model, "--method", "magnitude", "--sparsity", "0.6", "-o", pruned],
+                           capture_output=True, text=True)
+        check(p.returncode == 0, "ledge prune --method magnitude (%s)" % p.stderr.strip().splitlines()[-1:])
+        if p.returncode == 0:
+            r = train(["--train", TRAIN, "--limit", "512", "--pretrained", pruned, "--mini-batch-size", "32",
+                       "--epochs", "1", "--learning-rate", "0.01", "-o", tuned])
+            check(r.returncode == 0 and "stay zero while fine-tuning" in r.stderr,
+                  "fine-tuning the pruned model keeps its zeros (%s)" %
+                  [l for l in r.stderr.splitlines() if "zero" in l or "error" in l][:2])
+            if r.returncode == 0:
+                import onnx
+                from onnx import numpy_helper
+                def conv_weights(path):
+                    m = onnx.load(path)
+                    inits = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+                    return [inits[n.input[1]] for n in m.graph.node if n.op_type == "Conv" and n.input[1] in inits]
+                before, after = conv_weights(pruned), conv_weights(tuned)
+                shared = [(b, a) for b, a in zip(before, after) if b.shape == a.shape and b.size >= 1024]
+                check(len(shared) >= 2, "%d pruned conv layers found in the fine-tuned export" % len(shared))
+                kept = all(np.array_equal(b == 0, a == 0) for b, a in shared)
+                moved = any(not np.allclose(b, a) for b, a in shared)
+                check(kept and moved, "the fine-tuned convs have zeros exactly where pruning put them, and the "
+                      "other weights moved (sparsity %s)" % [round(float((a == 0).mean()), 3) for _, a in shared])
 elif MODE == "groups":
     from PIL import Image
     names = ["T-shirt_top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
