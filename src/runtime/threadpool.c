@@ -65,6 +65,8 @@ struct lg_threadpool {
   pthread_mutex_t mu; /* guards the sleeps on wake and finished */
   pthread_cond_t wake, finished;
   pthread_mutex_t caller_mu; /* one loop at a time */
+  void **scratch;            /* per thread index; see lg_threadpool_reserve_scratch */
+  size_t scratch_size;
 };
 
 /* The pool whose loop this thread is running (or whose worker it is), and
@@ -271,6 +273,8 @@ void lg_threadpool_destroy(lg_threadpool *p) {
   pthread_cond_broadcast(&p->wake);
   pthread_mutex_unlock(&p->mu);
   for (int i = 1; i < p->n_threads; i++) pthread_join(p->workers[i - 1], NULL);
+  for (int i = 0; p->scratch && i < p->n_threads; i++) free(p->scratch[i]);
+  free(p->scratch);
   free(p->workers);
   free(p->args);
   pthread_mutex_destroy(&p->mu);
@@ -279,6 +283,23 @@ void lg_threadpool_destroy(lg_threadpool *p) {
   pthread_cond_destroy(&p->finished);
   free(p);
 }
+
+bool lg_threadpool_reserve_scratch(lg_threadpool *p, size_t size) {
+  if (!p || tl_pool == p) return false;
+  if (p->scratch && p->scratch_size >= size) return true;
+  if (!p->scratch && !(p->scratch = calloc((size_t)p->n_threads, sizeof *p->scratch))) return false;
+  size = (size + 63) / 64 * 64;
+  for (int i = 0; i < p->n_threads; i++) {
+    void *b = NULL;
+    if (posix_memalign(&b, 64, size) != 0) return false; /* the slots keep at least the old size */
+    free(p->scratch[i]);
+    p->scratch[i] = b;
+  }
+  p->scratch_size = size;
+  return true;
+}
+
+void *lg_threadpool_scratch(const lg_threadpool *p, int thread) { return p->scratch[thread]; }
 
 int lg_threadpool_size(const lg_threadpool *p) { return p ? p->n_threads : 1; }
 int lg_threadpool_pinned(const lg_threadpool *p) { return p ? p->pinned : 0; }

@@ -18,6 +18,8 @@
 #ifndef LEDGE_THREADPOOL_H
 #define LEDGE_THREADPOOL_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "runtime/core.h"
@@ -62,6 +64,17 @@ void lg_parallel_for_dynamic(lg_threadpool *pool, int64_t n, lg_indexed_range_fn
 /* The index of the calling thread in the pool whose loop it is running, or 0
  * outside any loop. */
 int lg_threadpool_thread_index(void);
+
+/* Per-thread scratch owned by the pool, for kernels whose tasks need a
+ * private buffer: lg_threadpool_reserve_scratch grows the buffer of every
+ * thread index at once, on the caller's thread, so that a worker's first
+ * share of a later loop never allocates (a session's runs allocate nothing
+ * once warm). It fails (false) for a NULL pool, inside one of the pool's
+ * own loops (the buffers may be in use), or out of memory; the caller then
+ * finds its scratch elsewhere. lg_threadpool_scratch(pool, index) is the
+ * buffer of thread `index` (64-byte aligned, at least the reserved size). */
+bool lg_threadpool_reserve_scratch(lg_threadpool *pool, size_t size);
+void *lg_threadpool_scratch(const lg_threadpool *pool, int thread);
 
 /* Workers currently pinned to a CPU (LEDGE_AFFINITY=1); 0 otherwise. */
 int lg_threadpool_pinned(const lg_threadpool *pool);
