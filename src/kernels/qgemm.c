@@ -268,17 +268,21 @@ typedef struct qgemm_plan {
   const lg_qgemm_desc *d;
   int64_t mc, nc, m_blocks, n_blocks, kp;
   lg_threadpool *pool; /* holds every thread's scratch when set */
+  /* a task's scratch: the packed B block, then KR_MAX row buffers at rows_at,
+   * then a row of row_cap zeros at zeros_at */
+  size_t scratch_size, rows_at, zeros_at;
+  int64_t row_cap;
 } qgemm_plan;
 
-/* A task's scratch: the packed B block, KR_MAX row buffers and a row of
- * zeros; the offsets of the last two. */
-static size_t qgemm_scratch_size(const qgemm_plan *pl, size_t *rows_at, size_t *zeros_at) {
+/* Lays out a task's scratch (qgemm_plan) once the blocking is known. */
+static void qgemm_scratch_layout(qgemm_plan *pl) {
   const lg_qgemm_kernel *kern = pl->d->kern;
-  int64_t nr = kern->nr, max_panels = (pl->nc + nr - 1) / nr, row_cap = max_panels * nr;
+  int64_t nr = kern->nr, max_panels = (pl->nc + nr - 1) / nr;
   size_t panel_bytes = (size_t)(pl->kp * nr) * elem_bytes(kern);
-  *rows_at = lg_align_up(panel_bytes * (size_t)max_panels, 64);
-  *zeros_at = *rows_at + lg_align_up((size_t)(KR_MAX * row_cap), 64);
-  return *zeros_at + (size_t)row_cap;
+  pl->row_cap = max_panels * nr;
+  pl->rows_at = lg_align_up(panel_bytes * (size_t)max_panels, 64);
+  pl->zeros_at = pl->rows_at + lg_align_up((size_t)(KR_MAX * pl->row_cap), 64);
+  pl->scratch_size = pl->zeros_at + (size_t)pl->row_cap;
 }
 
 static void qgemm_tasks(void *ctx, int thread, int64_t begin, int64_t end) {
@@ -287,11 +291,11 @@ static void qgemm_tasks(void *ctx, int thread, int64_t begin, int64_t end) {
   const lg_qgemm_kernel *kern = d->kern;
   int mr = kern->mr, nr = kern->nr;
   size_t panel_bytes = (size_t)(pl->kp * nr) * elem_bytes(kern);
-  int64_t max_panels = (pl->nc + nr - 1) / nr, row_cap = max_panels * nr;
-  size_t rows_at, zeros_at, size = qgemm_scratch_size(pl, &rows_at, &zeros_at);
-  uint8_t *panels = pl->pool ? lg_threadpool_scratch(pl->pool, thread) : thread_scratch(size);
+  int64_t row_cap = pl->row_cap;
+  uint8_t *panels =
+      pl->pool ? lg_threadpool_scratch(pl->pool, thread) : thread_scratch(pl->scratch_size);
   if (!panels) return; /* the caller bounded the sizes (a few MB at most) */
-  uint8_t *rows_tmp = panels + rows_at, *zeros = panels + zeros_at;
+  uint8_t *rows_tmp = panels + pl->rows_at, *zeros = panels + pl->zeros_at;
   memset(zeros, 0, (size_t)row_cap);
   int32_t acc[16 * NR_MAX] __attribute__((aligned(64)));
   size_t a_panel_bytes = (size_t)(mr * pl->kp) * elem_bytes(kern);
@@ -359,11 +363,9 @@ void lg_qgemm(const lg_qgemm_desc *d, lg_threadpool *pool) {
   /* Every thread's packing scratch, reserved here for all of them at once
    * (a pool's buffers; on one thread, or nested in a loop of the pool, this
    * thread's own). */
+  qgemm_scratch_layout(&pl);
   lg_threadpool *run_pool = threads > 1 ? pool : NULL;
-  size_t rows_at, zeros_at;
-  if (run_pool &&
-      lg_threadpool_reserve_scratch(run_pool, qgemm_scratch_size(&pl, &rows_at, &zeros_at)))
-    pl.pool = run_pool;
+  if (run_pool && lg_threadpool_reserve_scratch(run_pool, pl.scratch_size)) pl.pool = run_pool;
   lg_parallel_for_indexed(run_pool, pl.m_blocks * pl.n_blocks, qgemm_tasks, &pl);
 }
 

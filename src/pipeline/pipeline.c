@@ -32,6 +32,13 @@ static double wall_now(void) {
   return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* Unix time in milliseconds: event ids and upload timestamps. */
+static long long wall_ms_now(void) {
+  struct timespec wall;
+  clock_gettime(CLOCK_REALTIME, &wall);
+  return (long long)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
+}
+
 static double cpu_seconds(void) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
@@ -195,12 +202,7 @@ int pipeline_run(const pipeline_config *cfg, volatile int *stop, pipeline_stats 
    * a consumer drops a copy (a producer that heard no confirmation sends
    * again). Alerts: DEVICE-WALLMS-N (also their frame's name); state
    * changes: DEVICE-RUNMS-sN; the summary: DEVICE-RUNMS-summary. */
-  long long run_ms;
-  {
-    struct timespec wall;
-    clock_gettime(CLOCK_REALTIME, &wall);
-    run_ms = (long long)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
-  }
+  long long run_ms = wall_ms_now();
   for (;;) {
     if (stop && *stop) break;
     if (cfg->max_frames && st.frames >= cfg->max_frames) break;
@@ -309,9 +311,7 @@ int pipeline_run(const pipeline_config *cfg, volatile int *stop, pipeline_stats 
       interp_alert_format(&alerts[k], alert_json, sizeof alert_json);
       /* Unique across runs and devices: the upload's key and the event's id. */
       char event_id[200];
-      struct timespec wall;
-      clock_gettime(CLOCK_REALTIME, &wall);
-      long long wall_ms = (long long)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
+      long long wall_ms = wall_ms_now();
       snprintf(event_id, sizeof event_id, "%s-%lld-%ld", cfg->device, wall_ms, ++alert_seq);
       if (cfg->alerts_dir[0]) {
         uint8_t *jpeg = NULL;

@@ -34,6 +34,15 @@ static double seconds_now(void) {
   return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* How images are prepared for the backbone (no augmentation: features are
+ * computed once); also what the export's MODEL.preprocess.json records. */
+static void feature_input(const tr_train_config *cfg, int c, int h, int w,
+                          train_augment_config *out) {
+  train_augment_defaults(out, c, h, w, TRAIN_AUG_NONE);
+  out->resize = cfg->resize;
+  if (cfg->imagenet_normalization) train_augment_imagenet_normalization(out);
+}
+
 /* Runs the backbone over a dataset (no augmentation: features are computed
  * once). */
 static int extract(ledge_session *s, const train_dataset *ds, bool nhwc, int c, int h, int w,
@@ -46,9 +55,7 @@ static int extract(ledge_session *s, const train_dataset *ds, bool nhwc, int c, 
   lo.shuffle = 0;
   lo.augment = 0;
   lo.seed = cfg->seed;
-  train_augment_defaults(&lo.transform, c, h, w, TRAIN_AUG_NONE);
-  lo.transform.resize = cfg->resize;
-  if (cfg->imagenet_normalization) train_augment_imagenet_normalization(&lo.transform);
+  feature_input(cfg, c, h, w, &lo.transform);
   train_loader *ld = NULL;
   if (train_loader_create(ds, &lo, &ld, err, sizeof err) != LEDGE_OK) {
     fprintf(stderr, "ledge train: %s\n", err);
@@ -288,9 +295,7 @@ int tr_train_cached(const tr_train_config *cfg) {
       goto out;
     }
     train_augment_config pre;
-    train_augment_defaults(&pre, c, h, w, TRAIN_AUG_NONE);
-    pre.resize = cfg->resize;
-    if (cfg->imagenet_normalization) train_augment_imagenet_normalization(&pre);
+    feature_input(cfg, c, h, w, &pre);
     if (tr_write_model_sidecars(cfg, train, &pre)) goto out;
   }
   if (cfg->json) {

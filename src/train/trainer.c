@@ -150,6 +150,11 @@ typedef struct zero_mask {
   int64_t *idx;
 } zero_mask;
 
+static void zero_masks_free(zero_mask *masks, int n) {
+  for (int i = 0; i < n; i++) free(masks[i].idx);
+  free(masks);
+}
+
 static int zero_masks_build(const tr_net *net, zero_mask **out, int64_t *zeros_out) {
   *out = NULL;
   *zeros_out = 0;
@@ -163,7 +168,10 @@ static int zero_masks_build(const tr_net *net, zero_mask **out, int64_t *zeros_o
     for (int64_t k = 0; k < v->count; k++) zeros += v->data[k] == 0.0f;
     if (zeros * 10 < v->count) continue;
     int64_t *idx = malloc(sizeof(int64_t) * (size_t)zeros);
-    if (!idx) break;
+    if (!idx) {
+      zero_masks_free(masks, n);
+      return -1;
+    }
     int64_t m = 0;
     for (int64_t k = 0; k < v->count; k++)
       if (v->data[k] == 0.0f) idx[m++] = k;
@@ -179,11 +187,6 @@ static void zero_masks_apply(tr_net *net, const zero_mask *masks, int n) {
     float *d = net->values[masks[i].value].data;
     for (int64_t k = 0; k < masks[i].n; k++) d[masks[i].idx[k]] = 0.0f;
   }
-}
-
-static void zero_masks_free(zero_mask *masks, int n) {
-  for (int i = 0; i < n; i++) free(masks[i].idx);
-  free(masks);
 }
 
 int tr_open_data(const tr_train_config *cfg, train_dataset **all, train_dataset **train,
